@@ -1,0 +1,74 @@
+"""Domain errors and the HTTP answer each one maps to. Handlers turn any AppError into JSON."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+
+class AppError(Exception):
+    """An error the caller can act on: a status code, a stable machine code and a readable message."""
+
+    status = HTTPStatus.INTERNAL_SERVER_ERROR
+    code = "internal_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"success": False, "error": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidRequest(AppError):
+    status = HTTPStatus.BAD_REQUEST
+    code = "invalid_request"
+
+
+class NotFound(AppError):
+    status = HTTPStatus.NOT_FOUND
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status = HTTPStatus.CONFLICT
+    code = "conflict"
+
+
+class PayloadTooLarge(AppError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(AppError):
+    status = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+    code = "unsupported_media_type"
+
+
+class Unprocessable(AppError):
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    code = "unprocessable"
+
+
+class UpstreamError(AppError):
+    """A service we depend on (Immich, SageMaker) answered, but not with what we need."""
+
+    status = HTTPStatus.BAD_GATEWAY
+    code = "upstream_error"
+
+
+class UpstreamTimeout(AppError):
+    """A service we depend on could not be reached or did not answer in time."""
+
+    status = HTTPStatus.GATEWAY_TIMEOUT
+    code = "upstream_timeout"
+
+
+class InvalidImage(Unprocessable):
+    """The bytes are not an image we can decode: a permanent failure, never worth a retry."""
+
+    code = "invalid_image"

@@ -1,0 +1,69 @@
+"""Settings read from the environment, the one place that knows their names and defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+MIB = 1024 * 1024
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    media_bucket: str
+    media_table: str
+    depth_maps_table: str
+    processing_queue_url: str
+    immich_url: str
+    immich_api_key_parameter: str
+    immich_api_key: str
+    immich_connect_timeout_s: float
+    immich_read_timeout_s: float
+    max_download_bytes: int
+    depth_backend: str
+    sagemaker_endpoint_name: str
+    depth_model: str
+    thumbnail_input_size: int
+    full_resolution_input_size: int
+    presigned_url_ttl_s: int
+    max_inline_response_bytes: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ.get
+        return cls(
+            media_bucket=env("MEDIA_BUCKET", ""),
+            media_table=env("MEDIA_TABLE", "immichvr-media-items"),
+            depth_maps_table=env("DEPTH_MAPS_TABLE", "immichvr-depth-maps"),
+            processing_queue_url=env("PROCESSING_QUEUE_URL", ""),
+            immich_url=env("IMMICH_URL", "").rstrip("/"),
+            immich_api_key_parameter=env("IMMICH_API_KEY_PARAMETER", ""),
+            immich_api_key=env("IMMICH_API_KEY", ""),
+            immich_connect_timeout_s=_float("IMMICH_CONNECT_TIMEOUT_S", 5.0),
+            immich_read_timeout_s=_float("IMMICH_READ_TIMEOUT_S", 30.0),
+            max_download_bytes=_int("MAX_DOWNLOAD_BYTES", 200 * MIB),
+            depth_backend=env("DEPTH_BACKEND", "sagemaker"),
+            sagemaker_endpoint_name=env("SAGEMAKER_ENDPOINT_NAME", ""),
+            depth_model=env("DEPTH_MODEL", ""),
+            thumbnail_input_size=_int("THUMBNAIL_INPUT_SIZE", 518),
+            full_resolution_input_size=_int("FULL_RESOLUTION_INPUT_SIZE", 1036),
+            presigned_url_ttl_s=_int("PRESIGNED_URL_TTL_S", 300),
+            # API Gateway and Lambda cap a response at 6 MB; base64 grows a body by a third.
+            max_inline_response_bytes=_int("MAX_INLINE_RESPONSE_BYTES", 4 * MIB),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

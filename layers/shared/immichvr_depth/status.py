@@ -1,0 +1,36 @@
+"""Processing status of a media item and the transitions allowed between them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ProcessingStatus(StrEnum):
+    PENDING = "pending"  # claimed by an import or upload; files not all stored yet
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+# A redelivered message may find its item still `processing` (the worker died) or `failed`
+# (a transient error before SQS retried), so both may enter `processing` again.
+ALLOWED_TRANSITIONS: dict[ProcessingStatus, frozenset[ProcessingStatus]] = {
+    ProcessingStatus.PENDING: frozenset({ProcessingStatus.QUEUED, ProcessingStatus.FAILED}),
+    ProcessingStatus.QUEUED: frozenset({ProcessingStatus.PROCESSING, ProcessingStatus.FAILED}),
+    ProcessingStatus.PROCESSING: frozenset(
+        {ProcessingStatus.PROCESSING, ProcessingStatus.COMPLETED, ProcessingStatus.FAILED}
+    ),
+    ProcessingStatus.FAILED: frozenset({ProcessingStatus.PROCESSING, ProcessingStatus.QUEUED}),
+    ProcessingStatus.COMPLETED: frozenset({ProcessingStatus.QUEUED}),
+}
+
+
+def sources_of(target: ProcessingStatus) -> list[ProcessingStatus]:
+    """Every status from which `target` may be entered: the condition of a conditional update."""
+    return [source for source, targets in ALLOWED_TRANSITIONS.items() if target in targets]
+
+
+class SourceType(StrEnum):
+    IMMICH = "immich"
+    UPLOAD = "upload"
