@@ -38,6 +38,7 @@ class Settings:
     full_resolution_input_size: int
     presigned_url_ttl_s: int
     max_inline_response_bytes: int
+    cors_allow_origin: str
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,6 +62,7 @@ class Settings:
             presigned_url_ttl_s=_int("PRESIGNED_URL_TTL_S", 300),
             # API Gateway and Lambda cap a response at 6 MB; base64 grows a body by a third.
             max_inline_response_bytes=_int("MAX_INLINE_RESPONSE_BYTES", 4 * MIB),
+            cors_allow_origin=env("CORS_ALLOW_ORIGIN", "*"),
         )
 
 

@@ -1,0 +1,34 @@
+"""SQS-triggered: make the depth maps of each queued media item, reporting failures per message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from immichvr_depth.depth_backends import backend_from_settings
+from immichvr_depth.messages import ProcessingMessage
+from immichvr_depth.observability import logger, metrics, tracer
+from immichvr_depth.processing import process_media_item
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@tracer.capture_method
+def handle_record(record: SQSRecord) -> None:
+    message = ProcessingMessage.from_json(record.body)
+    logger.append_keys(
+        message_id=record.message_id, receive_count=record.attributes.approximate_receive_count
+    )
+    outcome = process_media_item(message.media_item_id, backend_from_settings())
+    logger.info("media item processed", status=outcome.status.value, made=[v.value for v in outcome.made])
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=handle_record, processor=processor, context=context
+    )

@@ -1,0 +1,49 @@
+"""POST /api/immich/import/{assetId}: bring one Immich photo in and queue it for depth."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from immichvr_depth.api import build_resolver, json_response, require_uuid
+from immichvr_depth.credentials import immich_api_key
+from immichvr_depth.immich import ImmichClient
+from immichvr_depth.importer import import_asset
+from immichvr_depth.observability import logger, tracer
+from immichvr_depth.settings import get_settings
+
+app = build_resolver()
+
+
+@app.post("/api/immich/import/<asset_id>")
+@tracer.capture_method
+def import_immich_asset(asset_id: str) -> Response:
+    asset_id = require_uuid(asset_id, "assetId")
+    settings = get_settings()
+    client = ImmichClient.from_settings(settings, immich_api_key(settings))
+    result = import_asset(asset_id, client)
+    item = result.item
+    body: dict[str, Any] = {
+        "success": True,
+        "mediaItemId": item.media_item_id,
+        "queueId": result.queue_id,
+        "assetId": asset_id,
+        "filename": item.filename,
+        "thumbnailSize": item.thumbnail_size,
+        "fullResSize": item.file_size,
+        "status": item.status,
+    }
+    if result.already_imported:
+        body |= {"message": "asset was already imported", "alreadyImported": True}
+        return json_response(HTTPStatus.OK, body)
+    body |= {"message": "asset imported and queued for depth processing", "alreadyImported": False}
+    return json_response(HTTPStatus.ACCEPTED, body)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

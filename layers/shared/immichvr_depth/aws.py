@@ -1,0 +1,46 @@
+"""boto3 clients, created once per process and reused across invocations (Lambda keeps them warm)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+    from mypy_boto3_sqs import SQSClient
+
+# Standard mode retries throttling and transient errors with jittered backoff.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60)
+# The depth backend retries the endpoint itself (it also waits out ModelNotReady), so botocore must not
+# multiply those attempts.
+_SINGLE_ATTEMPT = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=70)
+
+
+@cache
+def _client(service: str, single_attempt: bool = False) -> Any:
+    config = _SINGLE_ATTEMPT if single_attempt else _CONFIG
+    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+
+
+def s3() -> S3Client:
+    client: S3Client = _client("s3")
+    return client
+
+
+def sqs() -> SQSClient:
+    client: SQSClient = _client("sqs")
+    return client
+
+
+def sagemaker_runtime() -> SageMakerRuntimeClient:
+    client: SageMakerRuntimeClient = _client("sagemaker-runtime", single_attempt=True)
+    return client
+
+
+def reset_clients() -> None:
+    """Forget cached clients, for tests that switch between AWS endpoints."""
+    _client.cache_clear()

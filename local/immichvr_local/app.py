@@ -1,0 +1,106 @@
+"""The whole local system in one process: embedded AWS, the API, and the queue workers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+
+from immichvr_local.functions import FunctionPool
+from immichvr_local.gateway import Gateway
+from immichvr_local.stack import LocalStack
+from immichvr_local.template import Template
+from immichvr_local.worker import QueueWorker
+
+# What the local system sets on top of the template's own function environment.
+LOCAL_DEFAULTS = {
+    "DEPTH_BACKEND": "local",
+    "POWERTOOLS_METRICS_NAMESPACE": "ImmichVRDepth",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+PASSED_THROUGH = (
+    "IMMICH_URL",
+    "IMMICH_API_KEY",
+    "DEPTH_MODEL",
+    "DEPTH_BACKEND",
+    "THUMBNAIL_INPUT_SIZE",
+    "FULL_RESOLUTION_INPUT_SIZE",
+    "MAX_DOWNLOAD_BYTES",
+    "MAX_INLINE_RESPONSE_BYTES",
+    "POWERTOOLS_LOG_LEVEL",
+)
+
+
+@dataclass
+class LocalSystem:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    aws_port: int = 0
+    api_key: str = field(default_factory=lambda: os.environ.get("API_KEY") or secrets.token_urlsafe(24))
+    instances_per_function: int = 4
+    start_workers: bool = True
+    stack: LocalStack | None = None
+    server: ThreadingHTTPServer | None = None
+    workers: list[QueueWorker] = field(default_factory=list)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalSystem:
+        overrides = {name: os.environ[name] for name in PASSED_THROUGH if os.environ.get(name)}
+        template = Template.load()
+        self.stack = LocalStack.start(template, port=self.aws_port)
+        os.environ.update(self.stack.function_environment() | LOCAL_DEFAULTS | overrides)
+        # The shared package reads its settings once; it must see the environment just set.
+        from immichvr_depth.aws import reset_clients
+        from immichvr_depth.settings import get_settings
+
+        get_settings.cache_clear()
+        reset_clients()
+
+        pools = {
+            spec.logical_id: FunctionPool(spec, self.instances_per_function) for spec in template.functions()
+        }
+        self.server = Gateway(template.routes(), pools, self.api_key).serve(self.host, self.port)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True).start()
+        if self.start_workers:
+            self.workers = self._queue_workers(template, pools)
+            for worker in self.workers:
+                worker.start()
+        return self
+
+    def _queue_workers(self, template: Template, pools: dict[str, FunctionPool]) -> list[QueueWorker]:
+        assert self.stack is not None
+        resolver = self.stack.resolver()
+        workers = []
+        for spec, props in template.event_sources("SQS"):
+            queue_arn = resolver.resolve(props["Queue"])
+            queue_url = next(
+                url
+                for (logical, attr), arn in self.stack.attributes.items()
+                if attr == "Arn" and arn == queue_arn
+                for url in [self.stack.refs[logical]]
+            )
+            workers.append(
+                QueueWorker(
+                    self.stack.client("sqs"),
+                    queue_url,
+                    queue_arn,
+                    pools[spec.logical_id],
+                    int(props.get("BatchSize", 10)),
+                )
+            )
+        return workers
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.stack is not None:
+            self.stack.stop()

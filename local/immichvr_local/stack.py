@@ -1,0 +1,167 @@
+"""The embedded AWS: moto's server, with the template's buckets, tables and queues created in it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from immichvr_local.intrinsics import Resolver
+from immichvr_local.template import Template
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+STACK_NAME = "immichvr-local"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def aws_environment(endpoint_url: str) -> dict[str, str]:
+    """What every boto3 and pynamodb client in this process needs to talk to the embedded AWS."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+@dataclass
+class LocalStack:
+    template: Template
+    endpoint_url: str
+    server: ThreadedMotoServer | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    refs: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[tuple[str, str], Any] = field(default_factory=dict)
+    queue_visibility_timeout_s: int = 10
+
+    @classmethod
+    def start(
+        cls,
+        template: Template,
+        *,
+        port: int = 0,
+        parameters: dict[str, str] | None = None,
+        queue_visibility_timeout_s: int = 10,
+    ) -> LocalStack:
+        port = port or free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        stack = cls(
+            template=template,
+            endpoint_url=f"http://127.0.0.1:{port}",
+            server=server,
+            parameters=parameters or {},
+            queue_visibility_timeout_s=queue_visibility_timeout_s,
+        )
+        os.environ.update(aws_environment(stack.endpoint_url))
+        stack.provision()
+        return stack
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session().client(  # type: ignore[call-overload]
+            service, endpoint_url=self.endpoint_url, region_name=REGION
+        )
+
+    # -- provisioning -------------------------------------------------------------------------------
+
+    def provision(self) -> None:
+        self.refs |= {"AWS::AccountId": ACCOUNT_ID, "AWS::Region": REGION, "AWS::StackName": STACK_NAME}
+        self.refs |= {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None}
+        for name, spec in self.template.parameters.items():
+            self.refs[name] = self.parameters.get(name, spec.get("Default", ""))
+        for name in self.template.of_type("AWS::SSM::Parameter"):
+            self.refs[name] = name
+        self._create_queues()
+        self._create_tables()
+        self._create_buckets()
+
+    def resolver(self) -> Resolver:
+        return Resolver(self.refs, self.attributes, self.template.document.get("Conditions", {}))
+
+    def _physical_name(self, logical_id: str) -> str:
+        return f"{STACK_NAME}-{logical_id}".lower()
+
+    def _create_queues(self) -> None:
+        sqs = self.client("sqs")
+        queues = self.template.of_type("AWS::SQS::Queue")
+        for logical_id in queues:
+            url = sqs.create_queue(QueueName=self._physical_name(logical_id))["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            self.refs[logical_id] = url
+            self.attributes[(logical_id, "Arn")] = arn
+            self.attributes[(logical_id, "QueueName")] = self._physical_name(logical_id)
+            self.attributes[(logical_id, "QueueUrl")] = url
+        # Redrive policies name other queues, so they are set once every queue exists.
+        resolver = self.resolver()
+        for logical_id, body in queues.items():
+            props = resolver.resolve(body.get("Properties", {}))
+            attributes = {"VisibilityTimeout": str(self.queue_visibility_timeout_s)}
+            if "RedrivePolicy" in props:
+                attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+            sqs.set_queue_attributes(QueueUrl=self.refs[logical_id], Attributes=attributes)
+
+    def _create_tables(self) -> None:
+        dynamodb = self.client("dynamodb")
+        resolver = self.resolver()
+        for logical_id, body in self.template.of_type("AWS::DynamoDB::Table").items():
+            props = resolver.resolve(body["Properties"])
+            name = props.get("TableName") or self._physical_name(logical_id)
+            request: dict[str, Any] = {
+                "TableName": name,
+                "KeySchema": props["KeySchema"],
+                "AttributeDefinitions": props["AttributeDefinitions"],
+                "BillingMode": "PAY_PER_REQUEST",
+            }
+            if props.get("GlobalSecondaryIndexes"):
+                request["GlobalSecondaryIndexes"] = [
+                    {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+                    for index in props["GlobalSecondaryIndexes"]
+                ]
+            dynamodb.create_table(**request)
+            self.refs[logical_id] = name
+            self.attributes[(logical_id, "Arn")] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
+
+    def _create_buckets(self) -> None:
+        s3 = self.client("s3")
+        for logical_id, body in self.template.of_type("AWS::S3::Bucket").items():
+            props = body.get("Properties", {})
+            name = self.resolver().resolve(props["BucketName"]) if "BucketName" in props else None
+            name = name or self._physical_name(logical_id)
+            s3.create_bucket(Bucket=name)
+            if "CorsConfiguration" in props:
+                cors = self.resolver().resolve(props["CorsConfiguration"])
+                s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": cors["CorsRules"]})
+            self.refs[logical_id] = name
+            self.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+
+    def function_environment(self) -> dict[str, str]:
+        """Every function's environment variables, resolved; the functions share one process here."""
+        resolver = self.resolver()
+        environment: dict[str, str] = {}
+        for spec in self.template.functions():
+            for name, value in spec.environment.items():
+                try:
+                    resolved = resolver.resolve(value)
+                except KeyError:
+                    continue  # names a resource that only exists in AWS (the SageMaker endpoint)
+                environment[name] = "" if resolved is None else str(resolved)
+        return environment

@@ -1,0 +1,149 @@
+"""Reading template.yaml, the one source of truth for resources, routes and function settings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (`!Ref X` reads as `{"Ref": "X"}`)."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    return document
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str  # API Gateway's resource path, e.g. /api/media/{id}/depth
+    function: str
+    api_key_required: bool
+    pattern: re.Pattern[str] = field(compare=False)
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method.upper() != self.method:
+            return None
+        found = self.pattern.fullmatch(path)
+        return found.groupdict() if found else None
+
+
+def _route_pattern(resource: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", resource)
+    regex = "".join(
+        f"(?P<{part[1:-1].rstrip('+')}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
+    )
+    return re.compile(regex)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_uri: str
+    handler: str
+    environment: dict[str, Any]
+    events: dict[str, dict[str, Any]]
+
+    @property
+    def module(self) -> str:
+        """The handler's module as imported from the repository root (functions/x/ -> functions.x.app)."""
+        package = self.code_uri.strip("/").replace("/", ".")
+        return f"{package}.{self.handler.rsplit('.', 1)[0]}"
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+class Template:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.resources: dict[str, dict[str, Any]] = document.get("Resources", {})
+        self.parameters: dict[str, dict[str, Any]] = document.get("Parameters", {})
+
+    @classmethod
+    def load(cls, path: Path = TEMPLATE_PATH) -> Template:
+        return cls(load_template(path))
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {name: body for name, body in self.resources.items() if body.get("Type") == resource_type}
+
+    def functions(self) -> list[FunctionSpec]:
+        globals_env = self.document.get("Globals", {}).get("Function", {}).get("Environment", {})
+        specs = []
+        for name, body in self.of_type("AWS::Serverless::Function").items():
+            props = body.get("Properties", {})
+            env = dict(globals_env.get("Variables", {})) | props.get("Environment", {}).get("Variables", {})
+            specs.append(
+                FunctionSpec(
+                    logical_id=name,
+                    code_uri=props["CodeUri"],
+                    handler=props.get("Handler", "app.lambda_handler"),
+                    environment=env,
+                    events=props.get("Events", {}),
+                )
+            )
+        return specs
+
+    def function(self, logical_id: str) -> FunctionSpec:
+        return next(spec for spec in self.functions() if spec.logical_id == logical_id)
+
+    def routes(self) -> list[Route]:
+        api_default_key = True
+        for api in self.of_type("AWS::Serverless::Api").values():
+            api_default_key = bool(api.get("Properties", {}).get("Auth", {}).get("ApiKeyRequired", False))
+        routes = []
+        for spec in self.functions():
+            for event in spec.events.values():
+                if event.get("Type") != "Api":
+                    continue
+                props = event["Properties"]
+                key_required = props.get("Auth", {}).get("ApiKeyRequired", api_default_key)
+                routes.append(
+                    Route(
+                        method=props["Method"].upper(),
+                        resource=props["Path"],
+                        function=spec.logical_id,
+                        api_key_required=bool(key_required),
+                        pattern=_route_pattern(props["Path"]),
+                    )
+                )
+        # Literal routes win over parameterised ones, as in API Gateway.
+        return sorted(routes, key=lambda route: route.resource.count("{"))
+
+    def event_sources(self, event_type: str) -> list[tuple[FunctionSpec, dict[str, Any]]]:
+        return [
+            (spec, event["Properties"])
+            for spec in self.functions()
+            for event in spec.events.values()
+            if event.get("Type") == event_type
+        ]
+
+    def parameter_default(self, name: str) -> Any:
+        return self.parameters.get(name, {}).get("Default")
