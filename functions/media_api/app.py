@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +13,7 @@ from immichvr_depth import depth_maps, media_items, serving
 from immichvr_depth.api import build_resolver, json_response, require_uuid
 from immichvr_depth.errors import InvalidRequest
 from immichvr_depth.observability import logger, tracer
+from immichvr_depth.uploads import presign_upload
 from immichvr_depth.versions import VersionType
 from immichvr_depth.views import depth_map_info, media_status
 
@@ -28,6 +30,23 @@ def list_media() -> Response:
     page = media_items.list_items(int(raw_limit), app.current_event.get_query_string_value("cursor"))
     items = [media_status(item, depth_maps.all_for(item.media_item_id)) for item in page.items]
     return json_response(HTTPStatus.OK, {"items": items, "nextCursor": page.next_cursor})
+
+
+@app.post("/api/media/uploads")
+def create_upload() -> Response:
+    try:
+        request = json.loads(app.current_event.decoded_body or "null")
+    except ValueError:
+        raise InvalidRequest("body is not valid JSON") from None
+    if not isinstance(request, dict):
+        raise InvalidRequest("body must be a JSON object with filename, contentType and size")
+    filename, content_type, size = request.get("filename"), request.get("contentType"), request.get("size")
+    if not isinstance(filename, str) or not isinstance(content_type, str):
+        raise InvalidRequest("filename and contentType must be strings")
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise InvalidRequest("size must be a whole number of bytes")
+    ticket = presign_upload(filename, content_type.lower(), size)
+    return json_response(HTTPStatus.CREATED, ticket.to_body())
 
 
 @app.get("/api/media/<media_item_id>")

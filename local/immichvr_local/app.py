@@ -12,7 +12,7 @@ from immichvr_local.functions import FunctionPool
 from immichvr_local.gateway import Gateway
 from immichvr_local.stack import LocalStack
 from immichvr_local.template import Template
-from immichvr_local.worker import QueueWorker
+from immichvr_local.worker import QueueWorker, s3_event
 
 # What the local system sets on top of the template's own function environment.
 LOCAL_DEFAULTS = {
@@ -75,23 +75,33 @@ class LocalSystem:
 
     def _queue_workers(self, template: Template, pools: dict[str, FunctionPool]) -> list[QueueWorker]:
         assert self.stack is not None
-        resolver = self.stack.resolver()
+        stack, resolver = self.stack, self.stack.resolver()
         workers = []
         for spec, props in template.event_sources("SQS"):
             queue_arn = resolver.resolve(props["Queue"])
-            queue_url = next(
-                url
-                for (logical, attr), arn in self.stack.attributes.items()
-                if attr == "Arn" and arn == queue_arn
-                for url in [self.stack.refs[logical]]
-            )
             workers.append(
                 QueueWorker(
-                    self.stack.client("sqs"),
-                    queue_url,
+                    stack.client("sqs"),
+                    stack.queue_url_for_arn(queue_arn),
                     queue_arn,
                     pools[spec.logical_id],
                     int(props.get("BatchSize", 10)),
+                )
+            )
+        for spec, props in template.event_sources("S3"):
+            events = props["Events"] if isinstance(props["Events"], list) else [props["Events"]]
+            rules = props.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            queue_url, queue_arn = stack.deliver_bucket_events(
+                resolver.resolve(props["Bucket"]), events, rules, spec.logical_id
+            )
+            workers.append(
+                QueueWorker(
+                    stack.client("sqs"),
+                    queue_url,
+                    queue_arn,
+                    pools[spec.logical_id],
+                    1,
+                    event_builder=s3_event,
                 )
             )
         return workers

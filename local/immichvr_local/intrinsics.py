@@ -35,6 +35,7 @@ class Resolver:
             "Fn::If": self._if,
             "Fn::Join": self._join,
             "Fn::Select": self._select,
+            "Fn::Split": self._split,
         }.get(name)
         if handler is None:
             return {name: self.resolve(argument)}
@@ -91,6 +92,10 @@ class Resolver:
     def _join(self, argument: list[Any]) -> str:
         delimiter, items = argument
         return str(delimiter).join(str(item) for item in self.resolve(items))
+
+    def _split(self, argument: list[Any]) -> list[str]:
+        delimiter, text = argument
+        return str(self.resolve(text)).split(str(delimiter))
 
     def _select(self, argument: list[Any]) -> Any:
         index, items = argument

@@ -37,6 +37,14 @@ def aws_environment(endpoint_url: str) -> dict[str, str]:
     }
 
 
+# CloudFormation and the S3 API name a few CORS fields differently.
+_CORS_FIELD_NAMES = {"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders", "Id": "ID"}
+
+
+def _s3_cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    return {_CORS_FIELD_NAMES.get(name, name): value for name, value in rule.items()}
+
+
 @dataclass
 class LocalStack:
     template: Template
@@ -75,8 +83,9 @@ class LocalStack:
             self.server.stop()
 
     def client(self, service: str) -> Any:
+        # Without an endpoint the clients reach whatever boto3 reaches: moto's in-process mock in tests.
         return boto3.session.Session().client(  # type: ignore[call-overload]
-            service, endpoint_url=self.endpoint_url, region_name=REGION
+            service, endpoint_url=self.endpoint_url or None, region_name=REGION
         )
 
     # -- provisioning -------------------------------------------------------------------------------
@@ -149,9 +158,47 @@ class LocalStack:
             s3.create_bucket(Bucket=name)
             if "CorsConfiguration" in props:
                 cors = self.resolver().resolve(props["CorsConfiguration"])
-                s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": cors["CorsRules"]})
+                s3.put_bucket_cors(
+                    Bucket=name,
+                    CORSConfiguration={"CORSRules": [_s3_cors_rule(rule) for rule in cors["CorsRules"]]},
+                )
             self.refs[logical_id] = name
             self.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+
+    def queue_url_for_arn(self, arn: str) -> str:
+        for (logical_id, attribute), value in self.attributes.items():
+            if attribute == "Arn" and value == arn:
+                return str(self.refs[logical_id])
+        raise KeyError(f"no queue with ARN {arn} in the local stack")
+
+    def deliver_bucket_events(
+        self, bucket: str, events: list[str], key_rules: list[dict[str, str]], name: str
+    ) -> tuple[str, str]:
+        """What Lambda's S3 trigger does, through a queue: S3 notifies the queue, a worker polls it.
+        Returns the queue's URL and ARN."""
+        sqs = self.client("sqs")
+        url = sqs.create_queue(
+            QueueName=self._physical_name(f"{name}-events"),
+            Attributes={"VisibilityTimeout": str(self.queue_visibility_timeout_s)},
+        )["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.client("s3").put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": arn,
+                        "Events": events,
+                        "Filter": {
+                            "Key": {
+                                "FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in key_rules]
+                            }
+                        },
+                    }
+                ]
+            },
+        )
+        return url, arn
 
     def function_environment(self) -> dict[str, str]:
         """Every function's environment variables, resolved; the functions share one process here."""

@@ -4,6 +4,7 @@ delete what succeeded and leave the reported failures for redelivery (and, in ti
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from typing import Any
 
@@ -29,6 +30,12 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
             for message in messages
         ]
     }
+
+
+def s3_event(messages: list[dict[str, Any]], _queue_arn: str) -> dict[str, Any]:
+    """The S3 notification a message carries, which is the event Lambda's S3 trigger would pass."""
+    event: dict[str, Any] = json.loads(messages[0]["Body"])
+    return event
 
 
 class QueueWorker(threading.Thread):
@@ -76,6 +83,7 @@ class QueueWorker(threading.Thread):
         try:
             response = self.pool.invoke(self.event_builder(messages, self.queue_arn)) or {}
             failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+            # A function without partial batch responses succeeded on all it was given.
         except Exception:
             logger.exception("function failed on the whole batch", function=self.pool.spec.logical_id)
         for message in messages:

@@ -20,9 +20,13 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 _SINGLE_ATTEMPT = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=70)
 
 
+# Presigned URLs must be SigV4: newer regions accept nothing else.
+_S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
+
+
 @cache
 def _client(service: str, single_attempt: bool = False) -> Any:
-    config = _SINGLE_ATTEMPT if single_attempt else _CONFIG
+    config = _SINGLE_ATTEMPT if single_attempt else _S3_CONFIG if service == "s3" else _CONFIG
     return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from immichvr_depth import aws, media_items
+from immichvr_depth import media_items
+from immichvr_depth.claims import StoredFiles, rolled_back_on_failure
 from immichvr_depth.errors import Conflict, InvalidImage, Unprocessable
 from immichvr_depth.imaging import probe
 from immichvr_depth.immich import Download, ImmichAsset, ImmichClient
@@ -16,7 +15,6 @@ from immichvr_depth.keys import original_key, thumbnail_key
 from immichvr_depth.models import MediaItem
 from immichvr_depth.observability import logger
 from immichvr_depth.queue import enqueue_processing
-from immichvr_depth.settings import get_settings
 from immichvr_depth.status import ProcessingStatus, SourceType
 
 # Longer than the import function's timeout: a claim this old belongs to a writer that died.
@@ -61,38 +59,6 @@ def _existing_import(asset_id: str) -> MediaItem | None:
     return None
 
 
-class _StoredFiles:
-    """S3 objects written by one import, removed again if the import does not finish."""
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-
-    def put(self, key: str, download: Download) -> None:
-        aws.s3().upload_fileobj(
-            download.file,
-            get_settings().media_bucket,
-            key,
-            ExtraArgs={"ContentType": download.content_type, "Metadata": {"sha256": download.sha256}},
-        )
-        self.keys.append(key)
-
-    def remove_all(self) -> None:
-        bucket = get_settings().media_bucket
-        for key in self.keys:
-            aws.s3().delete_object(Bucket=bucket, Key=key)
-
-
-@contextmanager
-def _rolled_back_on_failure(item: MediaItem, files: _StoredFiles) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        logger.warning("import failed; removing what it wrote", files=files.keys)
-        files.remove_all()
-        media_items.delete_pending(item)
-        raise
-
-
 def import_asset(asset_id: str, client: ImmichClient) -> ImportResult:
     existing = _existing_import(asset_id)
     if existing is not None:
@@ -113,25 +79,25 @@ def import_asset(asset_id: str, client: ImmichClient) -> ImportResult:
         return ImportResult(media_items.get_item(item.media_item_id), already_imported=True, queue_id=None)
     logger.append_keys(media_item_id=item.media_item_id)
 
-    files = _StoredFiles()
-    with _rolled_back_on_failure(item, files):
+    with rolled_back_on_failure(item) as files:
         with client.download_thumbnail(asset_id) as preview:
             preview_key = thumbnail_key(item.media_item_id, asset.original_file_name, preview.content_type)
-            files.put(preview_key, preview)
+            _store(files, preview_key, preview)
             preview_size = preview.size
             preview_type = preview.content_type
         with client.download_original(asset_id) as original:
             width, height = _oriented_size(original, asset)
-            files.put(
-                original_key(item.media_item_id, asset.original_file_name, original.content_type), original
+            stored_original = original_key(
+                item.media_item_id, asset.original_file_name, original.content_type
             )
+            _store(files, stored_original, original)
             original_size, checksum = original.size, original.sha256
         media_items.update(
             item,
             MediaItem.thumbnail_path.set(preview_key),
             MediaItem.thumbnail_mime_type.set(preview_type),
             MediaItem.thumbnail_size.set(preview_size),
-            MediaItem.original_path.set(files.keys[-1]),
+            MediaItem.original_path.set(stored_original),
             MediaItem.file_size.set(original_size),
             MediaItem.checksum.set(checksum),
             MediaItem.width.set(width),
@@ -154,3 +120,7 @@ def _oriented_size(original: Download, asset: ImmichAsset) -> tuple[int | None, 
     finally:
         original.file.seek(0)
     return facts.oriented_width, facts.oriented_height
+
+
+def _store(files: StoredFiles, key: str, download: Download) -> None:
+    files.put(key, download.file, download.content_type, {"sha256": download.sha256})

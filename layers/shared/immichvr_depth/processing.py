@@ -132,7 +132,16 @@ def process_media_item(media_item_id: str, backend: DepthBackend) -> Outcome:
         logger.exception("processing failed; the queue will retry")
         raise
 
-    media_items.transition(item, ProcessingStatus.COMPLETED)
+    _complete(item)
     metrics.add_metric(name="ItemsProcessed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="DepthMapsMade", unit=MetricUnit.Count, value=len(made))
     return Outcome(media_item_id, ProcessingStatus.COMPLETED, tuple(made))
+
+
+def _complete(item: MediaItem) -> None:
+    try:
+        media_items.transition(item, ProcessingStatus.COMPLETED)
+    except media_items.StatusConflict:
+        # A concurrent delivery of the same item finished first: the result is the same.
+        if item.status != ProcessingStatus.COMPLETED.value:
+            raise

@@ -39,6 +39,8 @@ class Settings:
     presigned_url_ttl_s: int
     max_inline_response_bytes: int
     cors_allow_origin: str
+    max_upload_bytes: int
+    thumbnail_long_side: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -63,6 +65,8 @@ class Settings:
             # API Gateway and Lambda cap a response at 6 MB; base64 grows a body by a third.
             max_inline_response_bytes=_int("MAX_INLINE_RESPONSE_BYTES", 4 * MIB),
             cors_allow_origin=env("CORS_ALLOW_ORIGIN", "*"),
+            max_upload_bytes=_int("MAX_UPLOAD_BYTES", 200 * MIB),
+            thumbnail_long_side=_int("THUMBNAIL_LONG_SIDE", 1440),
         )
 
 

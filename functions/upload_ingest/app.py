@@ -1,0 +1,30 @@
+"""S3 ObjectCreated under uploads/: record the file as a media item, make its thumbnail, queue it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from immichvr_depth.keys import UPLOADS_PREFIX
+from immichvr_depth.observability import logger, metrics, tracer
+from immichvr_depth.uploads import ingest_upload
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_source(data_class=S3Event)
+def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    if event.get("Event") == "s3:TestEvent":
+        logger.info("S3 test event ignored")
+        return {"ingested": []}
+    outcomes = []
+    for record in event.records:
+        key = record.s3.get_object.key  # Powertools URL-decodes it (unquote_plus), as S3 encodes it
+        if not key.startswith(UPLOADS_PREFIX):
+            logger.warning("object outside the upload prefix ignored", key=key)
+            continue
+        outcome = ingest_upload(key, record.s3.get_object.etag or "")
+        outcomes.append({"mediaItemId": outcome.media_item_id, "status": outcome.status})
+    return {"ingested": outcomes}

@@ -1,0 +1,62 @@
+"""Fixtures every suite shares: an AWS made from template.yaml under moto, and a clean settings cache."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+
+# Set before any test module imports the shared package: pynamodb binds table names at import,
+# and the names are those the local stack gives the template's tables.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "MEDIA_TABLE": "immichvr-local-mediatable",
+        "DEPTH_MAPS_TABLE": "immichvr-local-depthmapstable",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "ImmichVRDepth",
+        "POWERTOOLS_DEV": "false",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+
+def _reset_shared_caches() -> None:
+    from immichvr_depth.aws import reset_clients
+    from immichvr_depth.models import DepthMap, MediaItem
+    from immichvr_depth.settings import get_settings
+
+    get_settings.cache_clear()
+    reset_clients()
+    # Clients made under one moto mock must not outlive it.
+    for model in (MediaItem, DepthMap):
+        model._connection = None
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """moto in-process, with the buckets, tables and queues of template.yaml and the functions'
+    environment set as the template sets it. Yields that environment."""
+    from immichvr_local.stack import LocalStack
+    from immichvr_local.template import Template
+    from moto import mock_aws
+
+    with mock_aws():
+        stack = LocalStack(Template.load(), endpoint_url="")
+        stack.provision()
+        environment = stack.function_environment() | {"DEPTH_BACKEND": "local"}
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        _reset_shared_caches()
+        yield environment
+    _reset_shared_caches()
