@@ -20,7 +20,7 @@ app = build_resolver()
 
 @app.post("/api/immich/import/<asset_id>")
 @tracer.capture_method
-def import_immich_asset(asset_id: str) -> Response:
+def import_immich_asset(asset_id: str) -> Response[Any]:
     asset_id = require_uuid(asset_id, "assetId")
     settings = get_settings()
     client = ImmichClient.from_settings(settings, immich_api_key(settings))

@@ -23,7 +23,7 @@ app = build_resolver()
 
 
 @app.get("/api/media")
-def list_media() -> Response:
+def list_media() -> Response[Any]:
     raw_limit = app.current_event.get_query_string_value("limit", str(DEFAULT_PAGE_SIZE)) or ""
     if not raw_limit.isdigit():
         raise InvalidRequest("limit must be a whole number")
@@ -33,7 +33,7 @@ def list_media() -> Response:
 
 
 @app.post("/api/media/uploads")
-def create_upload() -> Response:
+def create_upload() -> Response[Any]:
     try:
         request = json.loads(app.current_event.decoded_body or "null")
     except ValueError:
@@ -50,14 +50,14 @@ def create_upload() -> Response:
 
 
 @app.get("/api/media/<media_item_id>")
-def get_media(media_item_id: str) -> Response:
+def get_media(media_item_id: str) -> Response[Any]:
     item = media_items.get_item(require_uuid(media_item_id, "id"))
     return json_response(HTTPStatus.OK, media_status(item, depth_maps.all_for(item.media_item_id)))
 
 
 @app.get("/api/media/<media_item_id>/depth")
 @tracer.capture_method
-def get_depth(media_item_id: str) -> Response:
+def get_depth(media_item_id: str) -> Response[Any]:
     media_item_id = require_uuid(media_item_id, "id")
     try:
         version = VersionType.parse(app.current_event.get_query_string_value("version"))
@@ -78,7 +78,7 @@ def get_depth(media_item_id: str) -> Response:
 
 
 @app.get("/api/media/<media_item_id>/depth/info")
-def get_depth_info(media_item_id: str) -> Response:
+def get_depth_info(media_item_id: str) -> Response[Any]:
     item = media_items.get_item(require_uuid(media_item_id, "id"))
     records = depth_maps.all_for(item.media_item_id)
     return json_response(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -28,7 +28,7 @@ class Resolver:
         if len(value) != 1:
             return {key: self.resolve(item) for key, item in value.items()}
         ((name, argument),) = value.items()
-        handler = {
+        handlers: dict[str, Callable[[Any], Any]] = {
             "Ref": self._ref,
             "Fn::Sub": self._sub,
             "Fn::GetAtt": self._get_att,
@@ -36,7 +36,8 @@ class Resolver:
             "Fn::Join": self._join,
             "Fn::Select": self._select,
             "Fn::Split": self._split,
-        }.get(name)
+        }
+        handler = handlers.get(name)
         if handler is None:
             return {name: self.resolve(argument)}
         return handler(argument)

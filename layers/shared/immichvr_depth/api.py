@@ -25,7 +25,7 @@ EXPOSED_HEADERS = [
 
 def json_response(
     status: HTTPStatus | int, body: dict[str, Any], headers: dict[str, str] | None = None
-) -> Response:
+) -> Response[Any]:
     return Response(
         status_code=int(status),
         content_type=content_types.APPLICATION_JSON,
@@ -52,19 +52,19 @@ def build_resolver() -> APIGatewayRestResolver:
     )
 
     @app.exception_handler(AppError)
-    def app_error(error: AppError) -> Response:
+    def app_error(error: AppError) -> Response[Any]:
         logger.info("request refused", status=int(error.status), error=error.code, reason=error.message)
         return json_response(error.status, error.to_body())
 
     @app.not_found
-    def route_not_found(_: Exception) -> Response:
+    def route_not_found(_: Exception) -> Response[Any]:
         return json_response(
             HTTPStatus.NOT_FOUND,
             {"success": False, "error": "route_not_found", "message": "no such route"},
         )
 
     @app.exception_handler(Exception)
-    def unexpected(error: Exception) -> Response:
+    def unexpected(error: Exception) -> Response[Any]:
         logger.exception("unexpected error")
         request_id = app.lambda_context.aws_request_id if app.lambda_context else None
         return json_response(

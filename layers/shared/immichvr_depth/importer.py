@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+from pynamodb.expressions.update import Action
+
 from immichvr_depth import media_items
 from immichvr_depth.claims import StoredFiles, rolled_back_on_failure
 from immichvr_depth.errors import Conflict, InvalidImage, Unprocessable
@@ -100,8 +102,7 @@ def import_asset(asset_id: str, client: ImmichClient) -> ImportResult:
             MediaItem.original_path.set(stored_original),
             MediaItem.file_size.set(original_size),
             MediaItem.checksum.set(checksum),
-            MediaItem.width.set(width),
-            MediaItem.height.set(height),
+            *_known_size(width, height),
         )
         media_items.transition(item, ProcessingStatus.QUEUED)
         queue_id = enqueue_processing(item.media_item_id)
@@ -124,3 +125,9 @@ def _oriented_size(original: Download, asset: ImmichAsset) -> tuple[int | None, 
 
 def _store(files: StoredFiles, key: str, download: Download) -> None:
     files.put(key, download.file, download.content_type, {"sha256": download.sha256})
+
+
+def _known_size(width: int | None, height: int | None) -> list[Action]:
+    if width is None or height is None:
+        return []
+    return [MediaItem.width.set(width), MediaItem.height.set(height)]

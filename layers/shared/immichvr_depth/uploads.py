@@ -8,7 +8,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO, Any
+from typing import Any, BinaryIO, cast
 
 from PIL import features
 
@@ -106,7 +106,7 @@ class IngestOutcome:
     reason: str | None = None
 
 
-def _spool_object(key: str) -> tuple[IO[bytes], int, str, dict[str, str]]:
+def _spool_object(key: str) -> tuple[BinaryIO, int, str, dict[str, str]]:
     settings = get_settings()
     response = aws.s3().get_object(Bucket=settings.media_bucket, Key=key)
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 - returned open
@@ -122,7 +122,7 @@ def _spool_object(key: str) -> tuple[IO[bytes], int, str, dict[str, str]]:
         digest.update(chunk)
         spool.write(chunk)
     spool.seek(0)
-    return spool, size, digest.hexdigest(), response.get("Metadata", {})
+    return cast(BinaryIO, spool), size, digest.hexdigest(), response.get("Metadata", {})
 
 
 def ingest_upload(key: str, etag: str) -> IngestOutcome:
