@@ -1,0 +1,145 @@
+"""The container's build contract and the scripts that package models and push images."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tarfile
+from pathlib import Path
+from types import ModuleType
+
+import boto3
+import pytest
+from depth_inference.__main__ import parse_args
+from depth_inference.engine import DepthEngine
+from moto import mock_aws
+
+from tests.support.images import jpeg_bytes
+
+CONTAINER = Path(__file__).resolve().parents[2] / "inference_container"
+SCRIPTS = CONTAINER / "scripts"
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (CONTAINER / "Dockerfile").read_text()
+    logical = re.sub(r"\\\n", " ", text)
+    return [
+        (parts[0].upper(), parts[1].strip() if len(parts) > 1 else "")
+        for line in logical.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+        for parts in [line.strip().split(None, 1)]
+    ]
+
+
+def test_dockerfile_builds_on_a_cuda_pytorch_runtime() -> None:
+    instructions = dockerfile_instructions()
+    base_args = [value for op, value in instructions if op == "ARG" and value.startswith("BASE_IMAGE=")]
+    assert base_args, "the base image is a build argument"
+    assert re.fullmatch(r"BASE_IMAGE=pytorch/pytorch:[\d.]+-cuda[\d.]+-cudnn\d+-runtime", base_args[0])
+    assert ("FROM", "${BASE_IMAGE}") in instructions
+
+
+def test_entrypoint_is_exec_form_so_serve_is_appended_and_sigterm_reaches_python() -> None:
+    entrypoints = [value for op, value in dockerfile_instructions() if op == "ENTRYPOINT"]
+    assert len(entrypoints) == 1
+    command = json.loads(entrypoints[0])
+    assert command == ["python", "-m", "depth_inference"]
+    cmds = [json.loads(value) for op, value in dockerfile_instructions() if op == "CMD"]
+    assert cmds == [["serve"]]
+
+
+def test_the_server_listens_on_8080_on_every_interface(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ("EXPOSE", "8080") in dockerfile_instructions()
+    monkeypatch.delenv("SAGEMAKER_BIND_TO_PORT", raising=False)
+
+    args = parse_args(["serve"])
+
+    assert (args.command, args.host, args.port) == ("serve", "0.0.0.0", 8080)
+
+
+def test_multi_container_endpoints_choose_the_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGEMAKER_BIND_TO_PORT", "9090")
+
+    assert parse_args(["serve"]).port == 9090
+
+
+def test_the_model_directory_is_sagemakers() -> None:
+    env = " ".join(value for op, value in dockerfile_instructions() if op == "ENV")
+    assert "SM_MODEL_DIR=/opt/ml/model" in env
+    assert "DEPTH_MODEL=depth-anything/Depth-Anything-V2-Small-hf" in env
+
+
+def test_everything_copied_exists_in_the_build_context() -> None:
+    for op, value in dockerfile_instructions():
+        if op == "COPY":
+            source = value.split()[0]
+            assert (CONTAINER / source).exists(), source
+
+
+def test_requirements_leave_torch_to_the_base_image() -> None:
+    lines = [
+        line.strip()
+        for line in (CONTAINER / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    names = {re.split(r"[<>=!~\[ ]", line, maxsplit=1)[0].lower() for line in lines}
+    assert {"transformers", "pillow", "pillow-heif", "starlette", "uvicorn", "numpy"} <= names
+    assert "torch" not in names
+
+
+def test_build_and_push_is_valid_bash_and_prints_the_image_uri() -> None:
+    script = SCRIPTS / "build_and_push.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    text = script.read_text()
+    assert "docker build" in text
+    assert "docker push" in text
+    assert "ecr get-login-password" in text
+    assert text.rstrip().endswith('echo "$image"')
+
+
+def load_package_model() -> ModuleType:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("package_model", SCRIPTS / "package_model.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_package_model_writes_an_archive_sagemaker_can_unpack_into_opt_ml_model(
+    tiny_model_dir: Path, engine: DepthEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "model.tar.gz"
+
+    assert load_package_model().main([str(tiny_model_dir), "--output", str(archive)]) == 0
+
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+        assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= names
+        assert all("/" not in name for name in names)
+        unpacked = tmp_path / "opt-ml-model"
+        tar.extractall(unpacked, filter="data")
+    monkeypatch.setenv("SM_MODEL_DIR", str(unpacked))
+    served = DepthEngine.load(device="cpu", warm_up=False)
+    image = jpeg_bytes(200, 150)
+    assert served.predict(image, input_size=70) == engine.predict(image, input_size=70)
+
+
+def test_package_model_uploads_to_s3_and_prints_the_model_data_url(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "model.tar.gz"
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="models")
+
+        load_package_model().main(
+            [str(tiny_model_dir), "--output", str(archive), "--s3-uri", "s3://models/depth/"]
+        )
+
+        assert capsys.readouterr().out.strip() == "s3://models/depth/model.tar.gz"
+        stored = s3.get_object(Bucket="models", Key="depth/model.tar.gz")["Body"].read()
+    assert stored == archive.read_bytes()
