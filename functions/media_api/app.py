@@ -63,7 +63,7 @@ def get_depth(media_item_id: str) -> Response[Any]:
         version = VersionType.parse(app.current_event.get_query_string_value("version"))
     except ValueError as error:
         raise InvalidRequest(str(error), allowed=[v.value for v in VersionType]) from None
-    result = serving.download(media_item_id, version, app.current_event.get_header_value("If-None-Match"))
+    result = serving.download(media_item_id, version, app.current_event.headers.get("If-None-Match"))
     if result.not_modified:
         return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=result.headers, body="")
     if result.redirect_url:

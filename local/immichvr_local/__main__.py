@@ -1,0 +1,3 @@
+from immichvr_local.cli import main
+
+main()
