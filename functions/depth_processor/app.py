@@ -10,13 +10,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from immichvr_depth.depth_backends import backend_from_settings
 from immichvr_depth.messages import ProcessingMessage
-from immichvr_depth.observability import logger, metrics, tracer
+from immichvr_depth.observability import logger, metrics
 from immichvr_depth.processing import process_media_item
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-@tracer.capture_method
 def handle_record(record: SQSRecord) -> None:
     message = ProcessingMessage.from_json(record.body)
     logger.append_keys(
@@ -28,7 +27,6 @@ def handle_record(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=handle_record, processor=processor, context=context

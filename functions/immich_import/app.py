@@ -12,14 +12,13 @@ from immichvr_depth.api import build_resolver, json_response, require_uuid
 from immichvr_depth.credentials import immich_api_key
 from immichvr_depth.immich import ImmichClient
 from immichvr_depth.importer import import_asset
-from immichvr_depth.observability import logger, tracer
+from immichvr_depth.observability import logger
 from immichvr_depth.settings import get_settings
 
 app = build_resolver()
 
 
 @app.post("/api/immich/import/<asset_id>")
-@tracer.capture_method
 def import_immich_asset(asset_id: str) -> Response[Any]:
     asset_id = require_uuid(asset_id, "assetId")
     settings = get_settings()
@@ -44,6 +43,5 @@ def import_immich_asset(asset_id: str) -> Response[Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

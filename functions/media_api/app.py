@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from immichvr_depth import depth_maps, media_items, serving
 from immichvr_depth.api import build_resolver, json_response, require_uuid
 from immichvr_depth.errors import InvalidRequest
-from immichvr_depth.observability import logger, tracer
+from immichvr_depth.observability import logger
 from immichvr_depth.uploads import presign_upload
 from immichvr_depth.versions import VersionType
 from immichvr_depth.views import depth_map_info, media_status
@@ -56,7 +56,6 @@ def get_media(media_item_id: str) -> Response[Any]:
 
 
 @app.get("/api/media/<media_item_id>/depth")
-@tracer.capture_method
 def get_depth(media_item_id: str) -> Response[Any]:
     media_item_id = require_uuid(media_item_id, "id")
     try:
@@ -92,6 +91,5 @@ def get_depth_info(media_item_id: str) -> Response[Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

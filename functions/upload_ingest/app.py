@@ -6,14 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from immichvr_depth.ingest import ingest_upload
 from immichvr_depth.keys import UPLOADS_PREFIX
-from immichvr_depth.observability import logger, metrics, tracer
-from immichvr_depth.uploads import ingest_upload
+from immichvr_depth.observability import logger, metrics
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     if event.get("Event") == "s3:TestEvent":
