@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -20,7 +21,8 @@ def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
         return {"ingested": []}
     outcomes = []
     for record in event.records:
-        key = record.s3.get_object.key  # Powertools URL-decodes it (unquote_plus), as S3 encodes it
+        key = unquote_plus(record.s3.get_object.key)  # S3 sends keys URL-encoded, spaces as '+'
+
         if not key.startswith(UPLOADS_PREFIX):
             logger.warning("object outside the upload prefix ignored", key=key)
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import PurePosixPath
 
 from immichvr_depth.versions import VersionType
@@ -58,4 +59,7 @@ def media_item_id_from_upload_key(key: str) -> str | None:
     parts = PurePosixPath(key).parts
     if len(parts) != 3 or f"{parts[0]}/" != UPLOADS_PREFIX:
         return None
-    return parts[1]
+    try:
+        return str(uuid.UUID(parts[1]))
+    except ValueError:
+        return None
