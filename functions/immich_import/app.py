@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from immichvr_depth.api import build_resolver, json_response, require_uuid
+from immichvr_depth.api import ERROR_RESPONSES, build_resolver, json_response, require_uuid
 from immichvr_depth.credentials import immich_api_key
 from immichvr_depth.immich import ImmichClient
 from immichvr_depth.importer import import_asset
@@ -18,9 +18,23 @@ from immichvr_depth.settings import get_settings
 app = build_resolver()
 
 
-@app.post("/api/immich/import/<asset_id>")
-def import_immich_asset(asset_id: str) -> Response[Any]:
-    asset_id = require_uuid(asset_id, "assetId")
+@app.post(
+    "/api/immich/import/<assetId>",
+    summary="Import a photo from Immich and queue it for depth",
+    status_code=202,
+    responses={
+        200: {"description": "already imported: the existing item"},
+        202: {"description": "imported and queued"},
+        **ERROR_RESPONSES,
+        409: {"description": "the asset is trashed or offline"},
+        422: {"description": "the asset is not an image, or larger than the download cap"},
+        502: {"description": "Immich refused our key or lacks a permission (named)"},
+        504: {"description": "Immich unreachable or too slow"},
+    },
+    tags=["immich"],
+)
+def import_immich_asset(assetId: str) -> Response[Any]:  # noqa: N803 - the route's own parameter name
+    asset_id = require_uuid(assetId, "assetId")
     settings = get_settings()
     client = ImmichClient.from_settings(settings, immich_api_key(settings))
     result = import_asset(asset_id, client)

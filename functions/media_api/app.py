@@ -1,68 +1,90 @@
-"""The media API: item status, listings, depth maps and their metadata."""
+"""The media API: item status, listings, depth maps and their metadata, and direct-upload tickets."""
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from immichvr_depth import depth_maps, media_items, serving
-from immichvr_depth.api import build_resolver, json_response, require_uuid
-from immichvr_depth.errors import InvalidRequest
+from immichvr_depth.api import ERROR_RESPONSES, binary_response, build_resolver, json_response, require_uuid
 from immichvr_depth.observability import logger
 from immichvr_depth.uploads import presign_upload
 from immichvr_depth.versions import VersionType
 from immichvr_depth.views import depth_map_info, media_status
+from pydantic import BaseModel, Field
 
-DEFAULT_PAGE_SIZE = 25
+OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
+DOCS_PAGE = Path(__file__).with_name("docs.html")
 
 app = build_resolver()
 
 
-@app.get("/api/media")
-def list_media() -> Response[Any]:
-    raw_limit = app.current_event.get_query_string_value("limit", str(DEFAULT_PAGE_SIZE)) or ""
-    if not raw_limit.isdigit():
-        raise InvalidRequest("limit must be a whole number")
-    page = media_items.list_items(int(raw_limit), app.current_event.get_query_string_value("cursor"))
+class UploadRequest(BaseModel):
+    filename: Annotated[str, Field(min_length=1, max_length=255, description="the photo's file name")]
+    contentType: Annotated[str, Field(description="its MIME type, e.g. image/jpeg")]  # noqa: N815 - wire name
+    size: Annotated[int, Field(strict=True, description="its size in bytes")]
+
+
+@app.post(
+    "/api/media/uploads",
+    summary="Get a presigned POST for uploading a photo",
+    status_code=201,
+    responses={201: {"description": "the upload ticket"}, **ERROR_RESPONSES},
+    tags=["uploads"],
+)
+def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[Any]:
+    ticket = presign_upload(request.filename, request.contentType.lower(), request.size)
+    return json_response(HTTPStatus.CREATED, ticket.to_body())
+
+
+@app.get(
+    "/api/media",
+    summary="List media items, newest first",
+    responses={200: {"description": "a page of items and the cursor of the next"}, **ERROR_RESPONSES},
+    tags=["media"],
+)
+def list_media(
+    limit: Annotated[int, Query(ge=1, le=media_items.MAX_PAGE_SIZE)] = 25,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response[Any]:
+    page = media_items.list_items(limit, cursor)
     items = [media_status(item, depth_maps.all_for(item.media_item_id)) for item in page.items]
     return json_response(HTTPStatus.OK, {"items": items, "nextCursor": page.next_cursor})
 
 
-@app.post("/api/media/uploads")
-def create_upload() -> Response[Any]:
-    try:
-        request = json.loads(app.current_event.decoded_body or "null")
-    except ValueError:
-        raise InvalidRequest("body is not valid JSON") from None
-    if not isinstance(request, dict):
-        raise InvalidRequest("body must be a JSON object with filename, contentType and size")
-    filename, content_type, size = request.get("filename"), request.get("contentType"), request.get("size")
-    if not isinstance(filename, str) or not isinstance(content_type, str):
-        raise InvalidRequest("filename and contentType must be strings")
-    if not isinstance(size, int) or isinstance(size, bool):
-        raise InvalidRequest("size must be a whole number of bytes")
-    ticket = presign_upload(filename, content_type.lower(), size)
-    return json_response(HTTPStatus.CREATED, ticket.to_body())
-
-
-@app.get("/api/media/<media_item_id>")
-def get_media(media_item_id: str) -> Response[Any]:
-    item = media_items.get_item(require_uuid(media_item_id, "id"))
+@app.get(
+    "/api/media/<id>",
+    summary="A media item, its processing status and its depth maps",
+    responses={200: {"description": "the item's status"}, **ERROR_RESPONSES},
+    tags=["media"],
+)
+def get_media(id: str) -> Response[Any]:
+    item = media_items.get_item(require_uuid(id, "id"))
     return json_response(HTTPStatus.OK, media_status(item, depth_maps.all_for(item.media_item_id)))
 
 
-@app.get("/api/media/<media_item_id>/depth")
-def get_depth(media_item_id: str) -> Response[Any]:
-    media_item_id = require_uuid(media_item_id, "id")
-    try:
-        version = VersionType.parse(app.current_event.get_query_string_value("version"))
-    except ValueError as error:
-        raise InvalidRequest(str(error), allowed=[v.value for v in VersionType]) from None
-    result = serving.download(media_item_id, version, app.current_event.headers.get("If-None-Match"))
+@app.get(
+    "/api/media/<id>/depth",
+    summary="Download a depth map (16-bit PNG)",
+    responses={
+        200: {"description": "the PNG", "content": {"image/png": {}}},
+        304: {"description": "unchanged since the ETag sent in If-None-Match"},
+        307: {"description": "too large to send inline: a short-lived presigned S3 URL in Location"},
+        **ERROR_RESPONSES,
+    },
+    tags=["depth"],
+)
+def get_depth(
+    id: str,
+    version: Annotated[VersionType, Query()] = VersionType.FULL_RESOLUTION,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response[str]:
+    result = serving.download(require_uuid(id, "id"), version, if_none_match)
     if result.not_modified:
         return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=result.headers, body="")
     if result.redirect_url:
@@ -71,14 +93,17 @@ def get_depth(media_item_id: str) -> Response[Any]:
             headers=result.headers | {"Location": result.redirect_url},
             body="",
         )
-    return Response(
-        status_code=HTTPStatus.OK, content_type="image/png", headers=result.headers, body=result.body
-    )
+    return binary_response("image/png", result.body or b"", result.headers)
 
 
-@app.get("/api/media/<media_item_id>/depth/info")
-def get_depth_info(media_item_id: str) -> Response[Any]:
-    item = media_items.get_item(require_uuid(media_item_id, "id"))
+@app.get(
+    "/api/media/<id>/depth/info",
+    summary="The metadata of every depth map of an item, without the files",
+    responses={200: {"description": "the depth maps' metadata"}, **ERROR_RESPONSES},
+    tags=["depth"],
+)
+def get_depth_info(id: str) -> Response[Any]:
+    item = media_items.get_item(require_uuid(id, "id"))
     records = depth_maps.all_for(item.media_item_id)
     return json_response(
         HTTPStatus.OK,
@@ -88,6 +113,16 @@ def get_depth_info(media_item_id: str) -> Response[Any]:
             "depthMaps": [depth_map_info(record) for record in records],
         },
     )
+
+
+@app.get("/api/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(HTTPStatus.OK, content_types.APPLICATION_JSON, OPENAPI_DOCUMENT.read_text())
+
+
+@app.get("/api/docs", include_in_schema=False)
+def docs_page() -> Response[str]:
+    return Response(HTTPStatus.OK, "text/html; charset=utf-8", DOCS_PAGE.read_text())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

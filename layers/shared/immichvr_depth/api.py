@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from immichvr_depth.errors import AppError, InvalidRequest
 from immichvr_depth.observability import logger
@@ -22,6 +24,29 @@ EXPOSED_HEADERS = [
     "Location",
 ]
 
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["success", "error", "message"],
+    "properties": {
+        "success": {"type": "boolean", "const": False},
+        "error": {"type": "string", "description": "a stable machine-readable code"},
+        "message": {"type": "string"},
+        "details": {"type": "object"},
+    },
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+
+
+# The answers every route may give besides its own, for the OpenAPI document.
+ERROR_RESPONSES: dict[int, Any] = {
+    400: _error("a malformed id, parameter or body"),
+    403: _error("no valid x-api-key header"),
+    404: _error("no such item, or the version is not made yet"),
+}
+
 
 def json_response(
     status: HTTPStatus | int, body: dict[str, Any], headers: dict[str, str] | None = None
@@ -34,6 +59,19 @@ def json_response(
     )
 
 
+def binary_response(content_type: str, body: bytes, headers: dict[str, str]) -> Response[str]:
+    """A binary body, base64-encoded here: the OpenAPI validation serialises bodies as JSON text,
+    which raw PNG bytes are not."""
+    response: Response[str] = Response(
+        status_code=HTTPStatus.OK,
+        content_type=content_type,
+        headers=headers,
+        body=base64.b64encode(body).decode(),
+    )
+    response.base64_encoded = True
+    return response
+
+
 def require_uuid(value: str, name: str) -> str:
     try:
         return str(uuid.UUID(value))
@@ -42,19 +80,31 @@ def require_uuid(value: str, name: str) -> str:
 
 
 def build_resolver() -> APIGatewayRestResolver:
+    # Validation makes the declared query, header and body parameters both checked and documented
+    # (the OpenAPI document is generated from them).
     app = APIGatewayRestResolver(
+        enable_validation=True,
         cors=CORSConfig(
             allow_origin=get_settings().cors_allow_origin,
             allow_headers=["X-Api-Key", "If-None-Match"],
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
-        )
+        ),
     )
 
     @app.exception_handler(AppError)
     def app_error(error: AppError) -> Response[Any]:
         logger.info("request refused", status=int(error.status), error=error.code, reason=error.message)
         return json_response(error.status, error.to_body())
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_parameters(error: RequestValidationError) -> Response[Any]:
+        problems = [_describe(problem) for problem in error.errors()]
+        logger.info("request refused", status=400, error="invalid_request", reason=problems)
+        return json_response(
+            HTTPStatus.BAD_REQUEST,
+            InvalidRequest("; ".join(problems), errors=problems).to_body(),
+        )
 
     @app.not_found
     def route_not_found(_: Exception) -> Response[Any]:
@@ -78,3 +128,9 @@ def build_resolver() -> APIGatewayRestResolver:
         )
 
     return app
+
+
+def _describe(problem: dict[str, Any]) -> str:
+    """`query.version: Input should be 'thumbnail' or 'full_resolution'`, from pydantic's error."""
+    where = ".".join(str(part) for part in problem.get("loc", ()))
+    return f"{where}: {problem.get('msg', 'invalid')}"

@@ -1,0 +1,71 @@
+"""The API's OpenAPI document, generated from the routes the functions declare (Powertools does the
+work per function; this joins the functions' documents into the one the API serves).
+
+`python -m immichvr_local.openapi` rewrites the committed document; a test fails when it is stale."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
+from immichvr_local.template import REPO_ROOT
+
+DOCUMENT_PATH = REPO_ROOT / "functions" / "media_api" / "openapi.json"
+TITLE = "immichvr-depth"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "Depth maps for the photos of an Immich library, for ImmichVR. Every route needs the `x-api-key` "
+    "header. Send `Accept: image/png` when downloading a depth map."
+)
+
+
+def _resolvers() -> list[APIGatewayRestResolver]:
+    from functions.immich_import.app import app as import_app
+    from functions.media_api.app import app as media_app
+
+    return [import_app, media_app]
+
+
+def build_document() -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for resolver in _resolvers():
+        part = json.loads(
+            resolver.get_openapi_json_schema(
+                title=TITLE,
+                version=VERSION,
+                description=DESCRIPTION,
+                security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+                security=[{"apiKey": []}],
+            )
+        )
+        if not document:
+            document = part
+            continue
+        document["paths"] |= part["paths"]
+        for section, entries in part.get("components", {}).items():
+            document.setdefault("components", {}).setdefault(section, {}).update(entries)
+    document["paths"] = dict(sorted(document["paths"].items()))
+    return document
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="exit 1 if the committed document is stale")
+    args = parser.parse_args(argv)
+    text = render(build_document())
+    if args.check:
+        raise SystemExit(0 if DOCUMENT_PATH.read_text() == text else 1)
+    DOCUMENT_PATH.write_text(text)
+    print(f"wrote {DOCUMENT_PATH.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The API describes itself: a valid OpenAPI document, generated from the routes and kept in sync."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from immichvr_local.openapi import DOCUMENT_PATH, build_document, render
+from immichvr_local.template import Template
+from openapi_spec_validator import validate
+
+from functions.media_api import app as media_api
+from tests.support.events import api_event, lambda_context
+
+
+def committed() -> dict[str, object]:
+    document: dict[str, object] = json.loads(DOCUMENT_PATH.read_text())
+    return document
+
+
+def test_the_committed_document_is_what_the_routes_generate() -> None:
+    assert DOCUMENT_PATH.read_text() == render(build_document()), (
+        "functions/media_api/openapi.json is stale: run `.venv/bin/python -m immichvr_local.openapi`"
+    )
+
+
+def test_the_document_is_valid_openapi() -> None:
+    validate(committed())
+
+
+def test_every_route_the_template_protects_is_documented_with_its_method() -> None:
+    documented = {
+        (method.upper(), path)
+        for path, operations in committed()["paths"].items()  # type: ignore[attr-defined]
+        for method in operations
+    }
+    protected = {
+        (route.method, route.resource) for route in Template.load().routes() if route.api_key_required
+    }
+
+    assert documented == protected
+
+
+def test_the_document_names_the_api_key_it_requires() -> None:
+    document = committed()
+    assert document["components"]["securitySchemes"]["apiKey"] == {  # type: ignore[index]
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+    }
+    assert document["security"] == [{"apiKey": []}]
+
+
+@pytest.mark.usefixtures("aws")
+def test_the_api_serves_the_document_and_a_page_for_it() -> None:
+    document = media_api.lambda_handler(api_event("GET", "/api/openapi.json"), lambda_context())
+    page = media_api.lambda_handler(api_event("GET", "/api/docs"), lambda_context())
+
+    assert document["statusCode"] == 200
+    assert json.loads(document["body"]) == committed()
+    assert page["statusCode"] == 200
+    assert re.search(r"SwaggerUIBundle\(\{ url: \"openapi.json\"", page["body"])
