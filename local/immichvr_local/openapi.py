@@ -38,7 +38,9 @@ def build_document() -> dict[str, Any]:
                 title=TITLE,
                 version=VERSION,
                 description=DESCRIPTION,
-                security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+                security_schemes={
+                    "apiKey": APIKey.model_validate({"name": "x-api-key", "in": APIKeyIn.header})
+                },
                 security=[{"apiKey": []}],
             )
         )
