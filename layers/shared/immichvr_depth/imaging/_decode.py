@@ -110,6 +110,7 @@ def decoding() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; for us both are refusals.
+            # (The filter is process-wide while it lasts; a Lambda runs one event at a time.)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield
     except _DECODE_ERRORS as exc:

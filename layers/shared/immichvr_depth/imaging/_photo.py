@@ -12,8 +12,8 @@ from PIL import Image
 from immichvr_depth.errors import InvalidImage
 from immichvr_depth.imaging._decode import Source, apply_orientation, decoding, open_image
 
-# The endpoint resizes to its own working size anyway; 95 keeps JPEG artefacts far below what a
-# depth model reacts to, at a tenth of a PNG's bytes (see bench/pipeline.py --encodings).
+# 95 keeps JPEG artefacts far below what a depth model reacts to. Measured on a 1381x1036 request
+# (bench/pipeline.py --encodings): 189 kB in 6 ms, against 1.6 MB in 185 ms as PNG level 1.
 MODEL_INPUT_QUALITY: Final = 95
 THUMBNAIL_QUALITY: Final = 85
 # Pillow's advice: reduce by an integer box first while the rest stays >= 3x; indistinguishable
