@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import BinaryIO, cast
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from immichvr_depth import aws, media_items
 from immichvr_depth.claims import rolled_back_on_failure
 from immichvr_depth.errors import InvalidImage
 from immichvr_depth.imaging import make_thumbnail, probe
 from immichvr_depth.keys import media_item_id_from_upload_key, thumbnail_key
 from immichvr_depth.models import MediaItem
-from immichvr_depth.observability import logger
+from immichvr_depth.observability import logger, metrics
 from immichvr_depth.queue import enqueue_processing
 from immichvr_depth.settings import get_settings
 from immichvr_depth.status import ProcessingStatus, SourceType
@@ -89,6 +91,7 @@ def ingest_upload(key: str, etag: str) -> IngestOutcome:
                 thumbnail = make_thumbnail(source, get_settings().thumbnail_long_side)
         except InvalidImage as error:
             media_items.transition(item, ProcessingStatus.FAILED, error=error.message)
+            metrics.add_metric(name="UploadsRejected", unit=MetricUnit.Count, value=1)
             logger.warning("upload is not a usable image", reason=error.message)
             return IngestOutcome(item.media_item_id, ProcessingStatus.FAILED.value, reason=error.message)
         filename = metadata.get(FILENAME_METADATA) or item.filename
@@ -118,5 +121,6 @@ def ingest_upload(key: str, etag: str) -> IngestOutcome:
         media_items.transition(item, ProcessingStatus.QUEUED)
         queue_id = enqueue_processing(item.media_item_id)
     media_items.update(item, MediaItem.queue_message_id.set(queue_id))
+    metrics.add_metric(name="UploadsIngested", unit=MetricUnit.Count, value=1)
     logger.info("upload ingested", key=key, queue_id=queue_id)
     return IngestOutcome(item.media_item_id, ProcessingStatus.QUEUED.value)
