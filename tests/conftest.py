@@ -60,3 +60,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         _reset_shared_caches()
         yield environment
     _reset_shared_caches()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A save_pretrained directory of a tiny Depth-Anything-V2, for DEPTH_MODEL."""
+    from tests.support.tiny_model import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-depth-anything-v2"))
