@@ -13,7 +13,8 @@ from immichvr_depth.messages import ProcessingMessage
 from immichvr_depth.observability import logger, metrics
 from immichvr_depth.processing import process_media_item
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is reported like any other: the failures go back to the queue.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def handle_record(record: SQSRecord) -> None:
