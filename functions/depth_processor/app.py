@@ -26,7 +26,7 @@ def handle_record(record: SQSRecord) -> None:
     logger.info("media item processed", status=outcome.status.value, made=[v.value for v in outcome.made])
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(

@@ -35,6 +35,7 @@ app = build_resolver()
 )
 def import_immich_asset(assetId: str) -> Response[Any]:  # noqa: N803 - the route's own parameter name
     asset_id = require_uuid(assetId, "assetId")
+    logger.append_keys(immich_asset_id=asset_id)
     settings = get_settings()
     client = ImmichClient.from_settings(settings, immich_api_key(settings))
     result = import_asset(asset_id, client)
@@ -56,6 +57,6 @@ def import_immich_asset(assetId: str) -> Response[Any]:  # noqa: N803 - the rout
     return json_response(HTTPStatus.ACCEPTED, body)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

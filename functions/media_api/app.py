@@ -11,7 +11,13 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Que
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from immichvr_depth import depth_maps, media_items, serving
-from immichvr_depth.api import ERROR_RESPONSES, binary_response, build_resolver, json_response, require_uuid
+from immichvr_depth.api import (
+    ERROR_RESPONSES,
+    binary_response,
+    build_resolver,
+    json_response,
+    require_media_item_id,
+)
 from immichvr_depth.observability import logger
 from immichvr_depth.uploads import presign_upload
 from immichvr_depth.versions import VersionType
@@ -64,7 +70,7 @@ def list_media(
     tags=["media"],
 )
 def get_media(id: str) -> Response[Any]:
-    item = media_items.get_item(require_uuid(id, "id"))
+    item = media_items.get_item(require_media_item_id(id))
     return json_response(HTTPStatus.OK, media_status(item, depth_maps.all_for(item.media_item_id)))
 
 
@@ -84,7 +90,7 @@ def get_depth(
     version: Annotated[VersionType, Query()] = VersionType.FULL_RESOLUTION,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response[str]:
-    result = serving.download(require_uuid(id, "id"), version, if_none_match)
+    result = serving.download(require_media_item_id(id), version, if_none_match)
     if result.not_modified:
         return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=result.headers, body="")
     if result.redirect_url:
@@ -103,7 +109,7 @@ def get_depth(
     tags=["depth"],
 )
 def get_depth_info(id: str) -> Response[Any]:
-    item = media_items.get_item(require_uuid(id, "id"))
+    item = media_items.get_item(require_media_item_id(id))
     records = depth_maps.all_for(item.media_item_id)
     return json_response(
         HTTPStatus.OK,
@@ -125,6 +131,6 @@ def docs_page() -> Response[str]:
     return Response(HTTPStatus.OK, "text/html; charset=utf-8", DOCS_PAGE.read_text())
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

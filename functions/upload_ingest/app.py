@@ -12,7 +12,7 @@ from immichvr_depth.keys import UPLOADS_PREFIX
 from immichvr_depth.observability import logger, metrics
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:

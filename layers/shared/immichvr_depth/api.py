@@ -79,6 +79,13 @@ def require_uuid(value: str, name: str) -> str:
         raise InvalidRequest(f"{name} must be a UUID, got {value!r}") from None
 
 
+def require_media_item_id(value: str) -> str:
+    """The route's media item id, checked, and named on every log line of this request."""
+    media_item_id = require_uuid(value, "id")
+    logger.append_keys(media_item_id=media_item_id)
+    return media_item_id
+
+
 def build_resolver() -> APIGatewayRestResolver:
     # Validation makes the declared query, header and body parameters both checked and documented
     # (the OpenAPI document is generated from them).
