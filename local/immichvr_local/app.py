@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 
 from immichvr_local.functions import FunctionPool
 from immichvr_local.gateway import Gateway
+from immichvr_local.logs import logger
 from immichvr_local.stack import LocalStack
 from immichvr_local.template import Template
 from immichvr_local.worker import QueueWorker, s3_event
@@ -60,6 +62,7 @@ class LocalSystem:
 
         get_settings.cache_clear()
         reset_clients()
+        self._load_depth_backend()
 
         pools = {
             spec.logical_id: FunctionPool(spec, self.instances_per_function) for spec in template.functions()
@@ -72,6 +75,18 @@ class LocalSystem:
             for worker in self.workers:
                 worker.start()
         return self
+
+    def _load_depth_backend(self) -> None:
+        """Load the model before serving, so a missing model fails the start, not the first photo."""
+        from immichvr_depth.depth_backends import backend_from_settings
+
+        if os.environ.get("DEPTH_BACKEND") != "local":
+            return
+        model = os.environ.get("DEPTH_MODEL") or "depth-anything/Depth-Anything-V2-Small-hf"
+        logger.info("loading the depth model (the first run downloads it)", model=model)
+        started = time.perf_counter()
+        backend_from_settings()
+        logger.info("depth model ready", model=model, seconds=round(time.perf_counter() - started, 1))
 
     def _queue_workers(self, template: Template, pools: dict[str, FunctionPool]) -> list[QueueWorker]:
         assert self.stack is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ class LocalStack:
         queue_visibility_timeout_s: int = 10,
     ) -> LocalStack:
         port = port or free_port()
+        # moto's werkzeug logs every request; the runner's own JSON lines say what matters.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         stack = cls(
