@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from http import HTTPStatus
 
 import numpy as np
@@ -33,6 +35,9 @@ SUPPORTED_CONTENT_TYPES = tuple(_FORMAT_BY_CONTENT_TYPE)
 
 # Depth is smooth, so the fastest zlib level already compresses well and keeps encoding to milliseconds.
 PNG_COMPRESS_LEVEL = 1
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_GRAYSCALE = 0
+_PNG_FILTER_UP = 2
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -78,7 +83,25 @@ def _check_pixels(width: int, height: int) -> None:
 
 
 def encode_png16(values: npt.NDArray[np.uint16]) -> bytes:
-    """A 16-bit grayscale PNG of an H x W uint16 array."""
-    buffer = io.BytesIO()
-    Image.fromarray(values).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    return buffer.getvalue()
+    """A 16-bit grayscale PNG of an H x W uint16 array.
+
+    Written here rather than by Pillow, which took 1.5 to 4 times as long on depth-like maps for a file
+    as large or larger (it chooses a filter per row). Depth changes little from one row to the next,
+    so the Up filter on every row does as well; zlib releases the GIL, so concurrent requests encode
+    in parallel.
+    """
+    height, width = values.shape
+    big_endian = values.astype(">u2").view(np.uint8).reshape(height, width * 2)
+    rows = np.empty((height, width * 2 + 1), np.uint8)
+    rows[:, 0] = _PNG_FILTER_UP
+    rows[0, 1:] = big_endian[0]
+    # uint8 arithmetic wraps modulo 256, which is exactly the PNG filter's byte arithmetic.
+    np.subtract(big_endian[1:], big_endian[:-1], out=rows[1:, 1:])
+    compressor = zlib.compressobj(PNG_COMPRESS_LEVEL)
+    data = compressor.compress(rows.data) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 16, _PNG_GRAYSCALE, 0, 0, 0)
+    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

@@ -116,6 +116,10 @@ class DepthEngine:
         return engine
 
     @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
     def model_name(self) -> str:
         return self._metadata.name
 

@@ -32,14 +32,14 @@ EngineLoader = Callable[[], DepthEngine]
 @dataclass(frozen=True)
 class ServerSettings:
     batch_window_ms: float = 5.0
-    max_batch_size: int = 8
+    max_batch_size: int | None = None  # None: service.default_max_batch_size for the engine's device
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> ServerSettings:
         defaults = cls()
         return cls(
             batch_window_ms=float(environ.get("BATCH_WINDOW_MS", defaults.batch_window_ms)),
-            max_batch_size=int(environ.get("MAX_BATCH_SIZE", defaults.max_batch_size)),
+            max_batch_size=int(environ["MAX_BATCH_SIZE"]) if "MAX_BATCH_SIZE" in environ else None,
         )
 
 

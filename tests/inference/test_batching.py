@@ -9,9 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import torch
 from depth_inference.attributes import HEADER
 from depth_inference.batching import DynamicBatcher
 from depth_inference.engine import DepthEngine
+from depth_inference.server import ServerSettings
+from depth_inference.service import default_max_batch_size
 from starlette.testclient import TestClient
 
 from tests.inference.helpers import decode_depth
@@ -158,3 +161,18 @@ class TestDynamicBatcher:
         batcher: DynamicBatcher[str, str] = DynamicBatcher(list, key=len, window_s=0, max_batch_size=1)
         with pytest.raises(RuntimeError, match="start"):
             asyncio.run(batcher.submit("x"))
+
+
+def test_settings_come_from_the_environment() -> None:
+    assert ServerSettings.from_env({}) == ServerSettings(5.0, None)
+    assert ServerSettings.from_env({"BATCH_WINDOW_MS": "2.5", "MAX_BATCH_SIZE": "16"}) == ServerSettings(
+        2.5, 16
+    )
+
+
+def test_batches_default_to_eight_on_a_gpu_and_one_on_a_cpu(engine: DepthEngine) -> None:
+    class OnGpu:
+        device = torch.device("cuda")
+
+    assert default_max_batch_size(engine) == 1
+    assert default_max_batch_size(OnGpu()) == 8  # type: ignore[arg-type]
