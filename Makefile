@@ -7,7 +7,7 @@ SAM := $(SAM_VENV)/bin/sam
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench build validate clean
+.PHONY: run demo test lint typecheck unit bench build validate clean
 
 $(STAMP): pyproject.toml layers/shared/requirements.txt
 	@echo "==> creating $(VENV) and installing the project (first run takes a few minutes)"
@@ -25,6 +25,11 @@ $(SAM_STAMP):
 
 run: $(STAMP)
 	$(BIN)/immichvr-local --port $${PORT:-3000}
+
+# In a second terminal while `make run` is up (alone, it starts a stack of its own for the run):
+# uploads sample photos, follows them, and leaves depth maps and previews in out/.
+demo: $(STAMP)
+	$(BIN)/immichvr-local demo
 
 test: $(STAMP) $(SAM_STAMP)
 	$(BIN)/ruff check .

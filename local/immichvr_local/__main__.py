@@ -1,3 +1,3 @@
 from immichvr_local.cli import main
 
-main()
+raise SystemExit(main())

@@ -1,55 +1,84 @@
-"""`immichvr-local`: run the whole system on this machine (see README, "Run it locally")."""
+"""`immichvr-local`: run the whole system on this machine, and try it (see README, "Run it locally").
+
+immichvr-local [serve] [--port PORT]   run the stack (the default command)
+immichvr-local demo [--out DIR]        upload sample photos to it and download their depth maps
+immichvr-local import ASSET_ID...      the same for photos in the Immich the stack was given
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from immichvr_local.app import LocalSystem
-from immichvr_local.template import REPO_ROOT
+from immichvr_local.runtime import RuntimeInfo, runtime_file
 
-RUNTIME_FILE = REPO_ROOT / ".local-stack" / "runtime.json"
+if TYPE_CHECKING:
+    from immichvr_local.app import LocalSystem
+
+COMMANDS = ("serve", "demo", "import")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="immichvr-local", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
-    parser.add_argument(
+    parser = argparse.ArgumentParser(
+        prog="immichvr-local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,demo,import}")
+
+    serve = commands.add_parser("serve", help="run the stack (the default when no command is given)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    serve.add_argument(
         "--aws-port",
         type=int,
         default=int(os.environ.get("LOCAL_AWS_PORT", "0")),
         help="port of the embedded AWS (moto server); 0 picks a free one",
     )
+
+    for name, summary in (
+        ("demo", "upload sample photos, follow them, download every depth map with a preview"),
+        ("import", "import Immich assets, follow them, download every depth map with a preview"),
+    ):
+        command = commands.add_parser(name, help=summary, description=summary)
+        if name == "import":
+            command.add_argument("asset_ids", nargs="+", metavar="ASSET_ID", help="an Immich asset id")
+        command.add_argument("--out", type=Path, default=Path("out"), help="where files go (default ./out)")
+        command.add_argument(
+            "--timeout", type=float, default=900, help="seconds to wait for every depth map (default 900)"
+        )
     return parser
 
 
 def _write_runtime(system: LocalSystem, path: Path) -> None:
     assert system.stack is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {
-                "apiUrl": system.api_url,
-                "apiKey": system.api_key,
-                "awsEndpointUrl": system.stack.endpoint_url,
-                "mediaBucket": os.environ.get("MEDIA_BUCKET"),
-                "pid": os.getpid(),
-            },
-            indent=2,
-        )
-    )
+    RuntimeInfo(
+        api_url=system.api_url,
+        api_key=system.api_key,
+        aws_endpoint_url=system.stack.endpoint_url,
+        media_bucket=os.environ.get("MEDIA_BUCKET"),
+        immich_url=os.environ.get("IMMICH_URL", ""),
+        pid=os.getpid(),
+    ).write(path)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+def _forget_runtime(path: Path) -> None:
+    """Remove the runtime file on the way out, unless another runner has written it since."""
+    info = RuntimeInfo.read(path)
+    if info is not None and info.pid == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from immichvr_local.app import LocalSystem
+
     system = LocalSystem(host=args.host, port=args.port, aws_port=args.aws_port).start()
     assert system.stack is not None
-    _write_runtime(system, RUNTIME_FILE)
+    settings = runtime_file()
+    _write_runtime(system, settings)
     print(
         "\nimmichvr-depth is running locally\n"
         f"  API            {system.api_url}  (send header x-api-key: {system.api_key})\n"
@@ -57,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         f"  Immich         {os.environ.get('IMMICH_URL') or 'not set (IMMICH_URL)'}\n"
         f"  depth backend  {os.environ.get('DEPTH_BACKEND')} "
         f"({os.environ.get('DEPTH_MODEL') or 'depth-anything/Depth-Anything-V2-Small-hf'})\n"
-        f"  settings       {RUNTIME_FILE}\n"
+        f"  settings       {settings}\n"
+        "Try it from another terminal: make demo\n"
         "Press Ctrl+C to stop.",
         flush=True,
     )
@@ -69,3 +99,20 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         system.stop()
+        _forget_runtime(settings)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    # `immichvr-local --port 3000` (no command) keeps meaning `serve`.
+    if not arguments or arguments[0] not in (*COMMANDS, "-h", "--help"):
+        arguments = ["serve", *arguments]
+    args = _parser().parse_args(arguments)
+    if args.command == "serve":
+        return serve(args)
+    from immichvr_local import demo
+
+    if args.command == "demo":
+        return demo.run_demo(args.out, timeout_s=args.timeout)
+    return demo.run_import(args.asset_ids, args.out, timeout_s=args.timeout)
