@@ -33,9 +33,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from depth_inference.attributes import InvocationParams
-from depth_inference.engine import DepthEngine, DepthOutput
-from depth_inference.service import DepthService
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import (
@@ -48,6 +45,10 @@ from transformers import (
     PreTrainedModel,
     pipeline,
 )
+
+from depth_inference.attributes import InvocationParams
+from depth_inference.engine import DepthEngine, DepthOutput
+from depth_inference.service import DepthService
 
 PHOTO_SIZE = (1440, 1080)
 PARITY_TOLERANCE = 1e-2  # of the baseline's depth range

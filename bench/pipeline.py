@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image, ImageDraw, ImageOps
+
 from immichvr_depth.imaging import fit_depth_png, make_thumbnail, prepare_model_input
 from immichvr_depth.imaging._depth import _bands, _open_depth
 from immichvr_depth.imaging._png import encode_gray16
-from PIL import Image, ImageDraw, ImageOps
 
 PHOTO_SIZES = {"12MP": (4000, 3000), "48MP": (8000, 6000)}
 WORKING_SHORT_SIDE = {"thumbnail": 518, "full_resolution": 1036}

@@ -47,9 +47,10 @@ def _reset_shared_caches() -> None:
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """moto in-process, with the buckets, tables and queues of template.yaml and the functions'
     environment set as the template sets it. Yields that environment."""
+    from moto import mock_aws
+
     from immichvr_local.stack import LocalStack
     from immichvr_local.template import Template
-    from moto import mock_aws
 
     with mock_aws():
         stack = LocalStack(Template.load(), endpoint_url="")

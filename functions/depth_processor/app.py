@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from immichvr_depth.depth_backends import backend_from_settings
 from immichvr_depth.messages import ProcessingMessage
 from immichvr_depth.observability import logger, metrics

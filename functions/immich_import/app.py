@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from immichvr_depth.api import ERROR_RESPONSES, build_resolver, json_response, require_uuid
 from immichvr_depth.credentials import immich_api_key
 from immichvr_depth.immich import ImmichClient

@@ -10,6 +10,8 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
 from immichvr_depth import depth_maps, media_items, serving
 from immichvr_depth.api import (
     ERROR_RESPONSES,
@@ -22,7 +24,6 @@ from immichvr_depth.observability import logger
 from immichvr_depth.uploads import presign_upload
 from immichvr_depth.versions import VersionType
 from immichvr_depth.views import depth_map_info, media_status
-from pydantic import BaseModel, Field
 
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 DOCS_PAGE = Path(__file__).with_name("docs.html")

@@ -7,6 +7,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from immichvr_depth.ingest import ingest_upload
 from immichvr_depth.keys import UPLOADS_PREFIX
 from immichvr_depth.observability import logger, metrics

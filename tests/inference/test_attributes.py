@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from depth_inference import attributes, sizing
 from depth_inference.attributes import InvocationParams
 from depth_inference.errors import InvalidInput

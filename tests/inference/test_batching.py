@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
+from starlette.testclient import TestClient
+
 from depth_inference.attributes import HEADER
 from depth_inference.batching import DynamicBatcher
 from depth_inference.engine import DepthEngine
 from depth_inference.server import ServerSettings
 from depth_inference.service import default_max_batch_size
-from starlette.testclient import TestClient
-
 from tests.inference.helpers import decode_depth
 from tests.support.images import jpeg_bytes
 

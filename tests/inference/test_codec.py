@@ -6,8 +6,9 @@ import io
 
 import numpy as np
 import pytest
-from depth_inference.codec import encode_png16
 from PIL import Image
+
+from depth_inference.codec import encode_png16
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (7, 1), (37, 53), (518, 686)])

@@ -11,10 +11,10 @@ from types import ModuleType
 
 import boto3
 import pytest
-from depth_inference.__main__ import parse_args
-from depth_inference.engine import DepthEngine
 from moto import mock_aws
 
+from depth_inference.__main__ import parse_args
+from depth_inference.engine import DepthEngine
 from tests.support.images import jpeg_bytes
 
 CONTAINER = Path(__file__).resolve().parents[2] / "inference_container"

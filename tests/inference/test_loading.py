@@ -7,6 +7,8 @@ from pathlib import Path
 
 import huggingface_hub.constants
 import pytest
+from transformers import DPTConfig, DPTForDepthEstimation
+
 from depth_inference.engine import DepthEngine
 from depth_inference.errors import ModelLoadError
 from depth_inference.loading import (
@@ -16,8 +18,6 @@ from depth_inference.loading import (
     load_pretrained,
     resolve_model_source,
 )
-from transformers import DPTConfig, DPTForDepthEstimation
-
 from tests.inference.helpers import tiny_config
 from tests.support.images import jpeg_bytes
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from depth_inference.engine import DepthEngine
-from depth_inference.sizing import working_size
 from PIL import Image
 from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 from transformers.models.dpt.image_processing_pil_dpt import get_resize_output_image_size
 
+from depth_inference.engine import DepthEngine
+from depth_inference.sizing import working_size
 from tests.inference.helpers import decode_depth
 from tests.support.images import jpeg_bytes
 

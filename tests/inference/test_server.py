@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
 from depth_inference.attributes import HEADER
 from depth_inference.engine import DepthEngine
 from depth_inference.errors import ModelLoadError
 from depth_inference.server import ServerSettings, create_app
-from PIL import Image
-from starlette.testclient import TestClient
-
 from tests.inference.helpers import decode_depth, wait_until_ready
 from tests.support.images import jpeg_bytes
 

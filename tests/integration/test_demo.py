@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PIL import Image
+
 from immichvr_local.demo import answers
 from immichvr_local.preview import fit, preview_size
 from immichvr_local.runtime import STATE_DIR_VARIABLE, RuntimeInfo
 from immichvr_local.samples import SAMPLES
 from immichvr_local.stack import free_port
-from PIL import Image
-
 from tests.fakes.fake_immich import FakeImmich
 
 pytestmark = pytest.mark.slow

@@ -66,6 +66,8 @@ def runner(
         "IMMICH_API_KEY": IMMICH_KEY,
         "DEPTH_MODEL": str(tiny_model_dir),
         "PYTHONUNBUFFERED": "1",
+        # Keep a developer's own `make run` state file out of the test's way.
+        "IMMICHVR_LOCAL_STATE_DIR": str(tmp_path_factory.mktemp("state")),
     }
     env.pop("MEDIA_TABLE", None)
     env.pop("DEPTH_MAPS_TABLE", None)

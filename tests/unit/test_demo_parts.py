@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageOps
+
 from immichvr_local import cli, demo
 from immichvr_local.preview import TURBO, colorize, fit, preview_png, preview_size
 from immichvr_local.runtime import STATE_DIR_VARIABLE, RuntimeInfo, runtime_file, state_dir
 from immichvr_local.samples import EXIF_ORIENTATION, SAMPLES, demo_samples
-from PIL import Image, ImageOps
 
 
 def _depth_png(width: int, height: int) -> bytes:

@@ -15,6 +15,7 @@ from urllib.parse import quote_plus
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, S3Event, SQSEvent
 from cfnlint.decode import decode_str
+
 from immichvr_depth import keys
 from immichvr_depth.messages import ProcessingMessage
 from immichvr_depth.versions import VersionType

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image, ImageOps, JpegImagePlugin, features
+
 from immichvr_depth.errors import InvalidImage
 from immichvr_depth.imaging import (
     DepthPng,
@@ -23,7 +25,6 @@ from immichvr_depth.imaging import (
     prepare_model_input,
     probe,
 )
-from PIL import Image, ImageOps, JpegImagePlugin, features
 
 RED = (255, 0, 0)
 WHITE = (255, 255, 255)

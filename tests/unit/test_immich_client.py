@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from PIL import Image
+
 from immichvr_depth.errors import AppError, InvalidRequest
 from immichvr_depth.immich import (
     ImmichAsset,
@@ -26,8 +28,6 @@ from immichvr_depth.immich import (
 from immichvr_depth.immich.assets import parse_asset
 from immichvr_depth.immich.errors import ImmichErrorBody
 from immichvr_depth.settings import Settings
-from PIL import Image
-
 from tests.fakes.fake_immich import VERSIONS, FakeAsset, FakeImmich, preview_size
 from tests.fakes.immich_openapi import validate_exchange, versions_with_spec
 

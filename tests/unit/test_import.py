@@ -42,7 +42,9 @@ def import_asset(asset_id: str) -> tuple[int, dict[str, Any]]:
 def queued_messages() -> list[dict[str, Any]]:
     sqs = aws.sqs()
     url = get_settings().processing_queue_url
-    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+        "Messages", []
+    )
     return [json.loads(message["Body"]) for message in messages]
 
 

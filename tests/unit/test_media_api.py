@@ -7,14 +7,14 @@ import json
 from typing import Any
 
 import pytest
+
+from functions.media_api import app as media_api
 from immichvr_depth import media_items
 from immichvr_depth.depth_maps import DepthMapFile, store
 from immichvr_depth.models import DepthMap, MediaItem
 from immichvr_depth.settings import get_settings
 from immichvr_depth.status import ProcessingStatus
 from immichvr_depth.versions import VersionType
-
-from functions.media_api import app as media_api
 from tests.support.events import api_event, lambda_context
 from tests.support.images import depth_png16
 

@@ -6,11 +6,11 @@ import json
 import re
 
 import pytest
-from immichvr_local.openapi import DOCUMENT_PATH, build_document, render
-from immichvr_local.template import Template
 from openapi_spec_validator import validate
 
 from functions.media_api import app as media_api
+from immichvr_local.openapi import DOCUMENT_PATH, build_document, render
+from immichvr_local.template import Template
 from tests.support.events import api_event, lambda_context
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from immichvr_depth import aws, media_items
-from immichvr_depth.depth_backends import DepthBackendUnavailable, DepthPrediction
-from immichvr_depth.settings import get_settings
-from immichvr_local.worker import sqs_event
 from PIL import Image
 
 from functions.depth_processor import app as processor
 from functions.immich_import import app as import_api
 from functions.media_api import app as media_api
+from immichvr_depth import aws, media_items
+from immichvr_depth.depth_backends import DepthBackendUnavailable, DepthPrediction
+from immichvr_depth.settings import get_settings
+from immichvr_local.worker import sqs_event
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.events import api_event, lambda_context
 

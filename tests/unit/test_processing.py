@@ -6,6 +6,8 @@ import io
 import threading
 
 import pytest
+from PIL import Image
+
 from immichvr_depth import aws, depth_maps, media_items
 from immichvr_depth.depth_backends import DepthBackendUnavailable, DepthPrediction
 from immichvr_depth.keys import original_key, thumbnail_key
@@ -14,8 +16,6 @@ from immichvr_depth.processing import process_media_item
 from immichvr_depth.settings import get_settings
 from immichvr_depth.status import ProcessingStatus
 from immichvr_depth.versions import VersionType
-from PIL import Image
-
 from tests.support.images import depth_png16, jpeg_bytes
 
 ITEM_ID = "5b0f3c1e-8a5e-4a3e-9a77-0d7f7f0b6d11"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+
 from immichvr_depth import aws
 from immichvr_depth.depth_backends import DepthBackendUnavailable, SageMakerBackend
 from immichvr_depth.errors import InvalidImage, UpstreamError

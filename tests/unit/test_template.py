@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode_str
+
 from immichvr_depth import keys
 from immichvr_depth.models import DepthMap, MediaItem
 

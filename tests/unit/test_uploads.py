@@ -9,13 +9,13 @@ from typing import Any
 import pillow_heif
 import pytest
 import requests
-from immichvr_depth import aws
-from immichvr_depth.models import MediaItem
-from immichvr_depth.settings import get_settings
 from PIL import Image
 
 from functions.media_api import app as media_api
 from functions.upload_ingest import app as ingest_function
+from immichvr_depth import aws
+from immichvr_depth.models import MediaItem
+from immichvr_depth.settings import get_settings
 from tests.support.events import api_event, lambda_context
 from tests.support.images import jpeg_bytes, photo
 
@@ -132,7 +132,7 @@ def test_a_real_post_through_the_ticket_then_the_event_makes_a_queued_item_with_
         2000,
         3000,
     )
-    assert item.checksum and len(item.checksum) == 64
+    assert len(item.checksum or "") == 64
     thumbnail = stored_image(item.thumbnail_path)
     assert thumbnail.size == (960, 1440)  # upright, long side 1440
     assert thumbnail.info.get("progressive") or thumbnail.info.get("progression")
