@@ -73,9 +73,17 @@ def _forget_runtime(path: Path) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from depth_inference.errors import ModelLoadError
     from immichvr_local.app import LocalSystem
 
-    system = LocalSystem(host=args.host, port=args.port, aws_port=args.aws_port).start()
+    try:
+        system = LocalSystem(host=args.host, port=args.port, aws_port=args.aws_port).start()
+    except ModelLoadError as error:
+        print(f"immichvr-local: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"immichvr-local: cannot serve on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
+        return 1
     assert system.stack is not None
     settings = runtime_file()
     _write_runtime(system, settings)
