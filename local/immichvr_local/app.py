@@ -12,6 +12,7 @@ from http.server import ThreadingHTTPServer
 from immichvr_local.functions import FunctionPool
 from immichvr_local.gateway import Gateway
 from immichvr_local.logs import logger
+from immichvr_local.runtime import RuntimeInfo
 from immichvr_local.stack import LocalStack
 from immichvr_local.template import Template
 from immichvr_local.worker import QueueWorker, s3_event
@@ -75,6 +76,18 @@ class LocalSystem:
             for worker in self.workers:
                 worker.start()
         return self
+
+    def runtime_info(self) -> RuntimeInfo:
+        """How another terminal reaches this system."""
+        assert self.stack is not None
+        return RuntimeInfo(
+            api_url=self.api_url,
+            api_key=self.api_key,
+            aws_endpoint_url=self.stack.endpoint_url,
+            media_bucket=os.environ.get("MEDIA_BUCKET"),
+            immich_url=os.environ.get("IMMICH_URL", ""),
+            pid=os.getpid(),
+        )
 
     def _load_depth_backend(self) -> None:
         """Load the model before serving, so a missing model fails the start, not the first photo."""

@@ -54,15 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _write_runtime(system: LocalSystem, path: Path) -> None:
-    assert system.stack is not None
-    RuntimeInfo(
-        api_url=system.api_url,
-        api_key=system.api_key,
-        aws_endpoint_url=system.stack.endpoint_url,
-        media_bucket=os.environ.get("MEDIA_BUCKET"),
-        immich_url=os.environ.get("IMMICH_URL", ""),
-        pid=os.getpid(),
-    ).write(path)
+    system.runtime_info().write(path)
 
 
 def _forget_runtime(path: Path) -> None:

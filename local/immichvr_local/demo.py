@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -134,15 +134,7 @@ def _in_process_stack(log_path: Path) -> Iterator[RuntimeInfo]:
         system = LocalSystem(port=0)
         try:
             system.start()
-            assert system.stack is not None
-            yield RuntimeInfo(
-                api_url=system.api_url,
-                api_key=system.api_key,
-                aws_endpoint_url=system.stack.endpoint_url,
-                media_bucket=os.environ.get("MEDIA_BUCKET"),
-                immich_url=os.environ.get("IMMICH_URL", ""),
-                pid=os.getpid(),
-            )
+            yield system.runtime_info()
         finally:
             system.stop()
 
@@ -414,56 +406,78 @@ def report(items: Sequence[Tracked], out_dir: Path, console: Console) -> int:
 # --- the commands --------------------------------------------------------------------------------------
 
 
-def run_demo(out_dir: Path, *, timeout_s: float = 900, console: Console | None = None) -> int:
-    console = console or Console()
-    samples = demo_samples()
+def _submit(item: Tracked, send: Callable[[], None]) -> Tracked:
     try:
-        with open_stack(console) as stack:
+        send()
+    except (ApiError, requests.RequestException) as error:
+        item.refused(error)
+    return item
+
+
+def _run(
+    command: str,
+    submit: Callable[[ApiClient], list[Tracked]],
+    noun: str,
+    out_dir: Path,
+    timeout_s: float,
+    console: Console,
+    *,
+    need_immich: bool = False,
+) -> int:
+    """Send the items, follow them to the end, save their depth maps and previews, print the table."""
+    try:
+        with open_stack(console, need_immich=need_immich) as stack:
             client = ApiClient(stack)
-            items: list[Tracked] = []
-            for sample in samples:
-                item = Tracked(label=sample.filename, filename=sample.filename, local_photo=sample.data)
-                try:
-                    item.media_item_id = client.upload(sample)
-                    item.status = "uploaded"
-                except (ApiError, requests.RequestException) as error:
-                    item.refused(error)
-                items.append(item)
-            console.say(
-                f"Uploaded {sum(i.media_item_id is not None for i in items)} of {len(samples)} sample photos."
-            )
+            items = submit(client)
+            accepted = sum(item.media_item_id is not None for item in items)
+            console.say(f"{noun} {accepted} of {len(items)}.")
             follow(client, items, timeout_s, console)
             save_outputs(client, items, out_dir)
     except StackUnavailable as error:
-        console.say(f"immichvr-local demo: {error}")
+        console.say(f"immichvr-local {command}: {error}")
         return 2
     return report(items, out_dir, console)
+
+
+def run_demo(out_dir: Path, *, timeout_s: float = 900, console: Console | None = None) -> int:
+    def upload_samples(client: ApiClient) -> list[Tracked]:
+        items = []
+        for sample in demo_samples():
+            item = Tracked(label=sample.filename, filename=sample.filename, local_photo=sample.data)
+
+            def send(item: Tracked = item, sample: Sample = sample) -> None:
+                item.media_item_id = client.upload(sample)
+                item.status = "uploaded"
+
+            items.append(_submit(item, send))
+        return items
+
+    return _run("demo", upload_samples, "Uploaded sample photos:", out_dir, timeout_s, console or Console())
 
 
 def run_import(
     asset_ids: Sequence[str], out_dir: Path, *, timeout_s: float = 900, console: Console | None = None
 ) -> int:
-    console = console or Console()
-    try:
-        with open_stack(console, need_immich=True) as stack:
-            client = ApiClient(stack)
-            items: list[Tracked] = []
-            for asset_id in asset_ids:
-                item = Tracked(label=asset_id, filename=asset_id)
-                try:
-                    body = client.import_asset(asset_id)
-                    item.media_item_id = str(body["mediaItemId"])
-                    item.filename = str(body.get("filename") or asset_id)
-                    item.status = "already imported" if body.get("alreadyImported") else "imported"
-                except (ApiError, requests.RequestException) as error:
-                    item.refused(error)
-                items.append(item)
-            console.say(
-                f"Imported {sum(i.media_item_id is not None for i in items)} of {len(asset_ids)} assets."
-            )
-            follow(client, items, timeout_s, console)
-            save_outputs(client, items, out_dir)
-    except StackUnavailable as error:
-        console.say(f"immichvr-local import: {error}")
-        return 2
-    return report(items, out_dir, console)
+    def import_assets(client: ApiClient) -> list[Tracked]:
+        items = []
+        for asset_id in asset_ids:
+            item = Tracked(label=asset_id, filename=asset_id)
+
+            def send(item: Tracked = item, asset_id: str = asset_id) -> None:
+                body = client.import_asset(asset_id)
+                item.media_item_id = str(body["mediaItemId"])
+                item.filename = str(body.get("filename") or asset_id)
+                item.status = "already imported" if body.get("alreadyImported") else "imported"
+
+            items.append(_submit(item, send))
+        return items
+
+    return _run(
+        "import",
+        import_assets,
+        "Imported assets:",
+        out_dir,
+        timeout_s,
+        console or Console(),
+        need_immich=True,
+    )
