@@ -6,6 +6,8 @@ SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
 STAMP := $(VENV)/.installed
 SAM_STAMP := $(SAM_VENV)/.installed
+# The project's and SAM's environments install side by side; each target's output stays together.
+MAKEFLAGS += --jobs=2 --output-sync=target
 
 .PHONY: run demo test lint typecheck unit bench build validate clean
 

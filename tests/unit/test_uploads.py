@@ -142,14 +142,14 @@ def test_a_real_post_through_the_ticket_then_the_event_makes_a_queued_item_with_
 
 def test_a_heic_upload_gets_a_jpeg_thumbnail() -> None:
     key = "uploads/1f0e2d3c-4b5a-4987-8654-3210fedcba98/IMG_0042.heic"
-    aws.s3().put_object(Bucket=get_settings().media_bucket, Key=key, Body=heic_bytes(1600, 1200))
+    aws.s3().put_object(Bucket=get_settings().media_bucket, Key=key, Body=heic_bytes(960, 720))
 
     ingest(s3_put_event(key))
 
     item = MediaItem.get("1f0e2d3c-4b5a-4987-8654-3210fedcba98")
-    assert (item.mime_type, item.width, item.height, item.status) == ("image/heic", 1600, 1200, "queued")
+    assert (item.mime_type, item.width, item.height, item.status) == ("image/heic", 960, 720, "queued")
     thumbnail = stored_image(item.thumbnail_path)
-    assert (thumbnail.format, thumbnail.size) == ("JPEG", (1440, 1080))
+    assert (thumbnail.format, thumbnail.size) == ("JPEG", (960, 720))  # never enlarged
 
 
 def test_keys_arrive_url_encoded_and_a_file_dropped_outside_a_ticket_is_ingested_too() -> None:
