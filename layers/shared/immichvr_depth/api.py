@@ -9,9 +9,12 @@ from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
-from immichvr_depth.errors import AppError, InvalidRequest
+from immichvr_depth.errors import AppError, InvalidRequest, UnsupportedMediaType
 from immichvr_depth.observability import logger
 from immichvr_depth.settings import get_settings
 
@@ -113,6 +116,25 @@ def build_resolver() -> APIGatewayRestResolver:
             InvalidRequest("; ".join(problems), errors=problems).to_body(),
         )
 
+    # Powertools reads a body as JSON, a form or multipart; any other Content-Type (text/plain, say)
+    # raises out of its validation, and so does a multipart type without a boundary (a bare
+    # ValueError). Both are the caller's mistake, not a 500: every body this API takes is JSON.
+    def body_not_json() -> Response[Any]:
+        sent = app.current_event.headers.get("content-type", "")[:100]
+        refusal = UnsupportedMediaType(f"the request body must be application/json, not {sent!r}")
+        logger.info("request refused", status=int(refusal.status), error=refusal.code, reason=refusal.message)
+        return json_response(refusal.status, refusal.to_body())
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported_body_type(_: RequestUnsupportedContentType) -> Response[Any]:
+        return body_not_json()
+
+    @app.exception_handler(ValueError)
+    def value_error(_: ValueError) -> Response[Any]:
+        if app.current_event.headers.get("content-type", "").lower().startswith("multipart/"):
+            return body_not_json()
+        return internal_error()
+
     @app.not_found
     def route_not_found(_: Exception) -> Response[Any]:
         return json_response(
@@ -120,8 +142,7 @@ def build_resolver() -> APIGatewayRestResolver:
             {"success": False, "error": "route_not_found", "message": "no such route"},
         )
 
-    @app.exception_handler(Exception)
-    def unexpected(error: Exception) -> Response[Any]:
+    def internal_error() -> Response[Any]:
         logger.exception("unexpected error")
         request_id = app.lambda_context.aws_request_id if app.lambda_context else None
         return json_response(
@@ -133,6 +154,10 @@ def build_resolver() -> APIGatewayRestResolver:
                 "requestId": request_id,
             },
         )
+
+    @app.exception_handler(Exception)
+    def unexpected(_: Exception) -> Response[Any]:
+        return internal_error()
 
     return app
 
