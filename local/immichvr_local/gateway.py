@@ -76,9 +76,9 @@ class Gateway:
         self.api_key = api_key
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        lookup = "GET" if method == "OPTIONS" else method
         for route in self.routes:
-            params = route.match(lookup, path)
+            # A CORS preflight goes to whichever function owns the path, as API Gateway's OPTIONS does.
+            params = route.match(route.method if method == "OPTIONS" else method, path)
             if params is not None:
                 return route, params
         return None
@@ -87,7 +87,8 @@ class Gateway:
         # CORS preflight never carries the key, as API Gateway allows.
         if method == "OPTIONS" or not route.api_key_required:
             return True
-        presented = headers.get("x-api-key") or headers.get("X-Api-Key") or ""
+        # Header names are case-insensitive, as API Gateway reads them.
+        presented = next((value for name, value in headers.items() if name.lower() == "x-api-key"), "")
         return hmac.compare_digest(presented.encode(), self.api_key.encode())
 
     def serve(self, host: str, port: int) -> ThreadingHTTPServer:
