@@ -3,49 +3,21 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 from PIL import Image
 
-from immichvr_local.stack import free_port
-from tests.conftest import REPO_ROOT
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.images import jpeg_bytes
+from tests.support.runner import Runner, running_runner
 
 pytestmark = pytest.mark.slow
 
 API_KEY = "e2e-api-key"
 IMMICH_KEY = "e2e-immich-key"
-FINISHED = {"completed", "failed"}
-
-
-@dataclass
-class Runner:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        headers = {"x-api-key": API_KEY} | kwargs.pop("headers", {})
-        return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
-
-    def wait_finished(self, media_item_id: str, timeout_s: float = 180) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            response = self.call("GET", f"/api/media/{media_item_id}")
-            if response.status_code == 200 and response.json()["processing_status"] in FINISHED:
-                return dict(response.json())
-            time.sleep(0.5)
-        raise AssertionError(f"{media_item_id} did not finish; runner log:\n{self.log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -58,48 +30,16 @@ def immich() -> Iterator[FakeImmich]:
 def runner(
     immich: FakeImmich, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Runner]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("runner") / "runner.log"
-    env = os.environ | {
-        "API_KEY": API_KEY,
-        "IMMICH_URL": immich.url,
-        "IMMICH_API_KEY": IMMICH_KEY,
-        "DEPTH_MODEL": str(tiny_model_dir),
-        "PYTHONUNBUFFERED": "1",
+    with running_runner(
+        api_key=API_KEY,
+        log=tmp_path_factory.mktemp("runner") / "runner.log",
+        model_dir=tiny_model_dir,
+        immich_url=immich.url,
+        immich_api_key=IMMICH_KEY,
         # Keep a developer's own `make run` state file out of the test's way.
-        "IMMICHVR_LOCAL_STATE_DIR": str(tmp_path_factory.mktemp("state")),
-    }
-    env.pop("MEDIA_TABLE", None)
-    env.pop("DEPTH_MAPS_TABLE", None)
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "immichvr_local", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    running = Runner(f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_until_serving(running)
+        extra_env={"IMMICHVR_LOCAL_STATE_DIR": str(tmp_path_factory.mktemp("state"))},
+    ) as running:
         yield running
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _wait_until_serving(running: Runner, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if running.process.poll() is not None:
-            raise AssertionError(f"runner exited early:\n{running.log.read_text()}")
-        try:
-            if running.call("GET", "/api/media").status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"runner did not start:\n{running.log.read_text()}")
 
 
 def _png(response: requests.Response) -> Image.Image:
