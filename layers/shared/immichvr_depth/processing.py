@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from aws_lambda_powertools.metrics import MetricUnit
 
 from immichvr_depth import aws, depth_maps, media_items
-from immichvr_depth.depth_backends import DepthBackend
+from immichvr_depth.depth_backends import DepthBackend, DepthPrediction
 from immichvr_depth.depth_maps import DepthMapFile
 from immichvr_depth.errors import AppError, InvalidImage, NotFound
-from immichvr_depth.imaging import fit_depth_png, prepare_model_input
+from immichvr_depth.imaging import ModelInput, fit_depth_png, prepare_model_input
 from immichvr_depth.keys import depth_map_key
 from immichvr_depth.models import MediaItem
 from immichvr_depth.observability import logger, metrics
@@ -57,18 +57,31 @@ def _input_size(version: VersionType) -> int:
     return settings.full_resolution_input_size
 
 
-def make_depth_map(item: MediaItem, version: VersionType, backend: DepthBackend) -> None:
+@dataclass(frozen=True)
+class PreparedInput:
+    """A version's source image made ready for the model, and what storing its answer needs."""
+
+    version: VersionType
+    input_size: int
+    model_input: ModelInput
+
+
+def prepare_input(item: MediaItem, version: VersionType) -> PreparedInput:
     input_size = _input_size(version)
     with _stage("Download"):
         source = aws.s3().get_object(Bucket=get_settings().media_bucket, Key=_source_key(item, version))
         data = source["Body"].read()
     with _stage("Prepare"):
         model_input = prepare_model_input(data, short_side=input_size)
-    del data
-    with _stage("Inference"):
-        prediction = backend.estimate(model_input.body, model_input.content_type, input_size)
+    return PreparedInput(version=version, input_size=input_size, model_input=model_input)
+
+
+def store_prediction(
+    item: MediaItem, version: VersionType, oriented_size: tuple[int, int], prediction: DepthPrediction
+) -> None:
+    """Fit the model's answer to the photo as displayed and store it as the version's depth map."""
     with _stage("Postprocess"):
-        fitted = fit_depth_png(prediction.png, model_input.oriented_size)
+        fitted = fit_depth_png(prediction.png, oriented_size)
     with _stage("Store"):
         depth_maps.store(
             DepthMapFile(
@@ -91,6 +104,15 @@ def make_depth_map(item: MediaItem, version: VersionType, backend: DepthBackend)
         height=fitted.height,
         bytes=len(fitted.body),
     )
+
+
+def make_depth_map(item: MediaItem, version: VersionType, backend: DepthBackend) -> None:
+    prepared = prepare_input(item, version)
+    with _stage("Inference"):
+        prediction = backend.estimate(
+            prepared.model_input.body, prepared.model_input.content_type, prepared.input_size
+        )
+    store_prediction(item, version, prepared.model_input.oriented_size, prediction)
 
 
 def process_media_item(media_item_id: str, backend: DepthBackend) -> Outcome:
