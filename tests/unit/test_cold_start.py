@@ -108,11 +108,6 @@ def test_the_import_handler_loads_pillow_to_probe_originals_but_never_torch() ->
     assert "transformers" not in loaded
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="immichvr_depth.imaging imports its depth and model-input modules eagerly, so probing "
-    "an original also loads numpy (about 0.1 s of the import handler's cold start)",
-)
 def test_the_import_handler_does_not_load_numpy() -> None:
     assert "numpy" not in measured("functions.immich_import.app")["loaded"]
 

@@ -4,13 +4,31 @@ Everything here runs inside a 2 GB Lambda on untrusted bytes, so each entry poin
 more pixels than it needs (JPEG draft mode), never lets a raw Pillow exception escape (each
 failure becomes `InvalidImage` with a readable reason) and keeps full-size buffers out of
 float64. Pillow, pillow-heif and numpy only: the layer must not import torch.
+
+The names below load their module on first use: the import function only probes originals and
+should not pay numpy's import at every cold start for the depth and model-input code it never runs.
 """
 
 from __future__ import annotations
 
-from immichvr_depth.imaging._decode import ImageFacts, probe
-from immichvr_depth.imaging._depth import DepthPng, fit_depth_png
-from immichvr_depth.imaging._photo import ModelInput, Thumbnail, make_thumbnail, prepare_model_input
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from immichvr_depth.imaging._decode import ImageFacts, probe
+    from immichvr_depth.imaging._depth import DepthPng, fit_depth_png
+    from immichvr_depth.imaging._photo import ModelInput, Thumbnail, make_thumbnail, prepare_model_input
+
+_MODULE_OF = {
+    "ImageFacts": "_decode",
+    "probe": "_decode",
+    "DepthPng": "_depth",
+    "fit_depth_png": "_depth",
+    "ModelInput": "_photo",
+    "Thumbnail": "_photo",
+    "make_thumbnail": "_photo",
+    "prepare_model_input": "_photo",
+}
 
 __all__ = [
     "DepthPng",
@@ -22,3 +40,9 @@ __all__ = [
     "prepare_model_input",
     "probe",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
