@@ -117,6 +117,13 @@ def test_a_ticket_is_refused_for_what_would_not_be_ingested(
     assert body["message"]
 
 
+def test_a_ticket_without_a_content_type_names_the_empty_type_it_refused() -> None:
+    answer, body = presign(filename="a.jpg", contentType="", size=10)
+
+    assert answer == 415
+    assert body["message"].startswith("'' is not an image type")
+
+
 def test_a_real_post_through_the_ticket_then_the_event_makes_a_queued_item_with_a_thumbnail() -> None:
     photo_bytes = jpeg_bytes(3000, 2000, orientation=6)
     _, ticket = presign(filename="Summer 2026.jpg", contentType="image/jpeg", size=len(photo_bytes))

@@ -52,7 +52,7 @@ def presign_upload(filename: str, content_type: str, size: int) -> UploadTicket:
         raise InvalidRequest("filename must not be empty")
     if content_type not in accepted_upload_types():
         raise UnsupportedMediaType(
-            f"{content_type} is not an image type we can decode",
+            f"{content_type!r} is not an image type we can decode",
             accepted=sorted(accepted_upload_types()),
         )
     if size <= 0:
