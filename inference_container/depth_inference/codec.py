@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Mapping
 from http import HTTPStatus
 
 import numpy as np
@@ -82,8 +83,12 @@ def _check_pixels(width: int, height: int) -> None:
         )
 
 
-def encode_png16(values: npt.NDArray[np.uint16]) -> bytes:
-    """A 16-bit grayscale PNG of an H x W uint16 array.
+def encode_png16(values: npt.NDArray[np.uint16], text: Mapping[str, str] | None = None) -> bytes:
+    """A 16-bit grayscale PNG of an H x W uint16 array, with `text` as tEXt chunks (keyword: value).
+
+    The text carries the answer's provenance inside the file (model, input size, depth range): an
+    asynchronous endpoint stores only the body in S3, without the response's headers. The chunks come
+    before the image data, so a reader finds them without decoding a pixel.
 
     Written here rather than by Pillow, which took 1.5 to 4 times as long on depth-like maps for a file
     as large or larger (it chooses a filter per row). Depth changes little from one row to the next,
@@ -100,7 +105,18 @@ def encode_png16(values: npt.NDArray[np.uint16]) -> bytes:
     compressor = zlib.compressobj(PNG_COMPRESS_LEVEL)
     data = compressor.compress(rows.data) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 16, _PNG_GRAYSCALE, 0, 0, 0)
-    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+    texts = b"".join(_text_chunk(keyword, value) for keyword, value in (text or {}).items())
+    return (
+        _PNG_SIGNATURE + _chunk(b"IHDR", header) + texts + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+    )
+
+
+def _text_chunk(keyword: str, value: str) -> bytes:
+    # PNG keywords are 1 to 79 Latin-1 characters without NUL; the text is Latin-1 too (a character
+    # outside it, say in a local model directory's name, becomes "?").
+    if not 1 <= len(keyword) <= 79 or "\0" in keyword or "\0" in value:
+        raise ValueError(f"{keyword!r} cannot be a PNG text keyword with that value")
+    return _chunk(b"tEXt", keyword.encode("latin-1") + b"\0" + value.encode("latin-1", errors="replace"))
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

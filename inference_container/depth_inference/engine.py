@@ -164,8 +164,15 @@ class DepthEngine:
 
     def encode(self, depth: DepthMap) -> DepthOutput:
         height, width = depth.values.shape
+        provenance = {
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "input_size": str(depth.input_size),
+            "depth_min": repr(depth.depth_min),
+            "depth_max": repr(depth.depth_max),
+        }
         return DepthOutput(
-            png=encode_png16(depth.values),
+            png=encode_png16(depth.values, text=provenance),
             width=width,
             height=height,
             depth_min=depth.depth_min,

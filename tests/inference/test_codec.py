@@ -28,3 +28,32 @@ def test_smooth_depth_compresses_well() -> None:
     ramp = np.linspace(0, 65535, 518 * 686).reshape(518, 686).astype(np.uint16)
 
     assert len(encode_png16(ramp)) < ramp.nbytes / 4
+
+
+def test_text_chunks_carry_the_provenance_and_pillow_reads_them_before_the_pixels() -> None:
+    values = np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000
+    provenance = {
+        "model_name": "depth-anything/Depth-Anything-V2-Small-hf",
+        "model_version": "small",
+        "input_size": "518",
+        "depth_min": repr(0.125),
+        "depth_max": repr(7.5),
+    }
+
+    png = encode_png16(values, text=provenance)
+
+    with Image.open(io.BytesIO(png)) as image:
+        # Found at open, before any pixel is decoded: the chunks precede the image data.
+        assert {key: image.info[key] for key in provenance} == provenance
+        image.load()
+        np.testing.assert_array_equal(np.asarray(image), values)
+    assert png.index(b"tEXt") < png.index(b"IDAT")
+
+
+def test_without_text_there_is_no_text_chunk() -> None:
+    assert b"tEXt" not in encode_png16(np.zeros((2, 2), np.uint16))
+
+
+def test_a_keyword_png_cannot_hold_is_refused() -> None:
+    with pytest.raises(ValueError, match="keyword"):
+        encode_png16(np.zeros((2, 2), np.uint16), text={"": "empty keyword"})

@@ -96,6 +96,9 @@ def test_invocation_answers_a_16_bit_png_at_the_working_resolution_with_its_fact
     depth = decode_depth(response.content, depth_min, depth_max)
     assert depth.min() == pytest.approx(depth_min)
     assert depth.max() == pytest.approx(depth_max)
+    # The PNG carries the same facts itself: an asynchronous endpoint keeps the body, not the headers.
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert {key: image.info.get(key) for key in facts} == facts
 
 
 def test_custom_attributes_choose_input_and_output_size(client: TestClient) -> None:
