@@ -106,9 +106,7 @@ def encode_png16(values: npt.NDArray[np.uint16], text: Mapping[str, str] | None 
     data = compressor.compress(rows.data) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 16, _PNG_GRAYSCALE, 0, 0, 0)
     texts = b"".join(_text_chunk(keyword, value) for keyword, value in (text or {}).items())
-    return (
-        _PNG_SIGNATURE + _chunk(b"IHDR", header) + texts + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
-    )
+    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + texts + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
 def _text_chunk(keyword: str, value: str) -> bytes:
