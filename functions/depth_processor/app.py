@@ -9,10 +9,11 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.depth_backends import backend_from_settings
+from immichvr_depth.depth_backends import async_backend_from_settings, backend_from_settings
 from immichvr_depth.messages import ProcessingMessage
 from immichvr_depth.observability import logger, metrics
-from immichvr_depth.processing import process_media_item
+from immichvr_depth.processing import process_media_item, submit_media_item
+from immichvr_depth.settings import get_settings
 
 # A batch whose every record failed is reported like any other: the failures go back to the queue.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -23,7 +24,10 @@ def handle_record(record: SQSRecord) -> None:
     logger.append_keys(
         message_id=record.message_id, receive_count=record.attributes.approximate_receive_count
     )
-    outcome = process_media_item(message.media_item_id, backend_from_settings())
+    if get_settings().inference_mode == "async":
+        outcome = submit_media_item(message.media_item_id, async_backend_from_settings(), message.regenerate)
+    else:
+        outcome = process_media_item(message.media_item_id, backend_from_settings(), message.regenerate)
     logger.info("media item processed", status=outcome.status.value, made=[v.value for v in outcome.made])
 
 

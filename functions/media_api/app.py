@@ -1,4 +1,4 @@
-"""The media API: item status, listings, depth maps and their metadata, and direct-upload tickets."""
+"""The media API: item status, listings, depth maps (regenerated on demand), deletes, and upload tickets."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from immichvr_depth import depth_maps, media_items, serving
+from immichvr_depth import deletion, depth_maps, media_items, regeneration, serving
 from immichvr_depth.api import (
     ERROR_RESPONSES,
     binary_response,
@@ -29,6 +30,11 @@ OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 DOCS_PAGE = Path(__file__).with_name("docs.html")
 
 app = build_resolver()
+
+_CONFLICT: OpenAPIResponse = {
+    "description": "the item is being imported, queued, processed or deleted: try again once it settles",
+    "content": ERROR_RESPONSES[400]["content"],
+}
 
 
 class UploadRequest(BaseModel):
@@ -75,11 +81,58 @@ def get_media(id: str) -> Response[Any]:
     return json_response(HTTPStatus.OK, media_status(item, depth_maps.all_for(item.media_item_id)))
 
 
+@app.delete(
+    "/api/media/<id>",
+    summary="Delete a media item with all its files and depth maps",
+    status_code=204,
+    responses={
+        204: {"description": "deleted, with every file and record of the item"},
+        **ERROR_RESPONSES,
+    },
+    tags=["media"],
+)
+def delete_media(id: str) -> Response[str]:
+    deletion.delete_media_item(require_media_item_id(id))
+    return Response(status_code=HTTPStatus.NO_CONTENT, body="")
+
+
+@app.post(
+    "/api/media/<id>/depth/regenerate",
+    summary="Make an item's depth maps again (after a model change, say)",
+    status_code=202,
+    responses={
+        202: {"description": "queued: the item's status, and the versions being made again"},
+        409: _CONFLICT,
+        **ERROR_RESPONSES,
+    },
+    tags=["depth"],
+)
+def regenerate_depth(
+    id: str,
+    version: Annotated[
+        VersionType | None, Query(description="the version to make again; every version when omitted")
+    ] = None,
+) -> Response[Any]:
+    queued = regeneration.request_regeneration(require_media_item_id(id), version)
+    return json_response(
+        HTTPStatus.ACCEPTED,
+        {
+            "success": True,
+            "mediaItemId": queued.item.media_item_id,
+            "processingStatus": queued.item.status,
+            "versions": [v.value for v in queued.versions],
+            "replacingGenerations": {v.value: generation for v, generation in queued.replacing.items()},
+            "queueId": queued.queue_id,
+        },
+    )
+
+
 @app.get(
     "/api/media/<id>/depth",
     summary="Download a depth map (16-bit PNG)",
     responses={
         200: {"description": "the PNG", "content": {"image/png": {}}},
+        202: {"description": "the map was evicted and is being made again: retry after Retry-After seconds"},
         304: {"description": "unchanged since the ETag sent in If-None-Match"},
         307: {"description": "too large to send inline: a short-lived presigned S3 URL in Location"},
         **ERROR_RESPONSES,
@@ -92,6 +145,8 @@ def get_depth(
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response[str]:
     result = serving.download(require_media_item_id(id), version, if_none_match)
+    if result.regenerating is not None:
+        return json_response(HTTPStatus.ACCEPTED, result.regenerating, result.headers)
     if result.not_modified:
         return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=result.headers, body="")
     if result.redirect_url:

@@ -27,7 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 SAM_CLI = Path(os.environ.get("SAM_CLI", ROOT / ".tools" / "sam" / "bin" / "sam"))
 
-FUNCTIONS = ("MediaApiFunction", "ImmichImportFunction", "DepthProcessorFunction", "UploadIngestFunction")
+FUNCTIONS = (
+    "MediaApiFunction",
+    "ImmichImportFunction",
+    "DepthProcessorFunction",
+    "UploadIngestFunction",
+    "DepthEvictionFunction",
+)
 
 # Every route the product promises, and the function that answers it.
 PROMISED_ROUTES = {
@@ -35,6 +41,8 @@ PROMISED_ROUTES = {
     ("GET", "/api/media/{id}"): "MediaApiFunction",
     ("GET", "/api/media/{id}/depth"): "MediaApiFunction",
     ("GET", "/api/media/{id}/depth/info"): "MediaApiFunction",
+    ("POST", "/api/media/{id}/depth/regenerate"): "MediaApiFunction",
+    ("DELETE", "/api/media/{id}"): "MediaApiFunction",
     ("POST", "/api/media/uploads"): "MediaApiFunction",
     ("GET", "/api/openapi.json"): "MediaApiFunction",
     ("GET", "/api/docs"): "MediaApiFunction",
@@ -48,6 +56,8 @@ EXPECTED_S3_ACCESS = {
     "MediaApiFunction": {
         "s3:GetObject": {"depth-maps/"},  # inline small depth maps, presign the large ones
         "s3:PutObject": {"uploads/"},  # presigned uploads are signed with this role
+        # DELETE /api/media/{id} removes every file under the item's id in each prefix.
+        "s3:DeleteObject": {"uploads/", "originals/", "thumbnails/", "depth-maps/"},
     },
     "ImmichImportFunction": {
         "s3:PutObject": {"originals/", "thumbnails/"},
@@ -57,13 +67,17 @@ EXPECTED_S3_ACCESS = {
     "DepthProcessorFunction": {
         "s3:GetObject": {"originals/", "thumbnails/", "uploads/", "depth-maps/"},
         "s3:PutObject": {"depth-maps/"},
+        "s3:DeleteObject": {"depth-maps/"},  # the generation a regeneration replaced
     },
     "UploadIngestFunction": {
         "s3:GetObject": {"uploads/"},
         "s3:PutObject": {"thumbnails/"},
         "s3:DeleteObject": {"thumbnails/"},  # roll back a failed ingest
     },
+    "DepthEvictionFunction": {"s3:DeleteObject": {"depth-maps/"}},
 }
+# Listing is granted on the bucket itself, narrowed to these key prefixes by an s3:prefix condition.
+EXPECTED_S3_LISTING = {"MediaApiFunction": {"uploads/*", "originals/*", "thumbnails/*", "depth-maps/*"}}
 
 # Environment each function must see (names the handlers and the local runner rely on).
 COMMON_ENV = {
@@ -86,6 +100,7 @@ FUNCTION_ENV = {
         "FULL_RESOLUTION_INPUT_SIZE",
     },
     "UploadIngestFunction": {"THUMBNAIL_LONG_SIDE"},
+    "DepthEvictionFunction": {"EVICT_AFTER_DAYS"},
 }
 
 # Actions that AWS only authorises on Resource "*".
@@ -574,7 +589,7 @@ def test_s3_access_is_scoped_to_key_prefixes(functions: dict[str, Any]) -> None:
             if statement["Effect"] != "Allow":
                 continue
             for action in as_list(statement["Action"]):
-                if not action.startswith("s3:"):
+                if not action.startswith("s3:") or action == "s3:ListBucket":
                     continue
                 for resource in as_list(statement["Resource"]):
                     arn = sub_text(resource)
@@ -593,6 +608,55 @@ def test_key_prefixes_in_policies_are_the_layers_key_scheme() -> None:
         for prefix in prefixes
     }
     assert used == scheme
+
+
+def test_listing_the_bucket_is_narrowed_to_the_item_prefixes(functions: dict[str, Any]) -> None:
+    bucket_arn = "arn:${AWS::Partition}:s3:::${BucketNamePrefix}-${AWS::AccountId}-${AWS::Region}"
+    listed: dict[str, set[str]] = {}
+    for name, function in functions.items():
+        for statement in statements_of(function["Properties"]["Policies"]):
+            if statement["Effect"] != "Allow" or "s3:ListBucket" not in as_list(statement["Action"]):
+                continue
+            assert as_list(statement["Action"]) == ["s3:ListBucket"], name
+            assert [sub_text(r) for r in as_list(statement["Resource"])] == [bucket_arn], name
+            listed[name] = set(statement["Condition"]["StringLike"]["s3:prefix"])
+    assert listed == EXPECTED_S3_LISTING
+    scheme = {keys.UPLOADS_PREFIX, keys.ORIGINALS_PREFIX, keys.THUMBNAILS_PREFIX, keys.DEPTH_MAPS_PREFIX}
+    assert {prefix.removesuffix("*") for prefix in EXPECTED_S3_LISTING["MediaApiFunction"]} == scheme
+
+
+def test_media_api_may_queue_regenerations_and_delete_records(functions: dict[str, Any]) -> None:
+    statements = list(statements_of(functions["MediaApiFunction"]["Properties"]["Policies"]))
+    (send,) = [s for s in statements if "sqs:SendMessage" in as_list(s["Action"])]
+    assert as_list(send["Action"]) == ["sqs:SendMessage"]
+    assert send["Resource"] == {"Fn::GetAtt": ["ProcessingQueue", "Arn"]}
+    deletes = [s for s in statements if "dynamodb:DeleteItem" in as_list(s["Action"])]
+    assert [as_list(s["Action"]) for s in deletes] == [["dynamodb:DeleteItem"]]
+    assert as_list(deletes[0]["Resource"]) == [
+        {"Fn::GetAtt": ["MediaTable", "Arn"]},
+        {"Fn::GetAtt": ["DepthMapsTable", "Arn"]},
+    ]
+
+
+def test_eviction_runs_on_a_schedule_that_zero_days_turns_off(
+    template: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    props = functions["DepthEvictionFunction"]["Properties"]
+    (schedule,) = (event["Properties"] for event in props["Events"].values() if event["Type"] == "Schedule")
+    assert schedule["Schedule"] == {"Fn::Sub": "rate(${EvictionIntervalHours} hours)"}
+    assert schedule["State"] == {"Fn::If": ["EvictionEnabled", "ENABLED", "DISABLED"]}
+    assert template["Conditions"]["EvictionEnabled"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "EvictAfterDays"}, 0]}]
+    }
+    parameters = template["Parameters"]
+    assert parameters["EvictAfterDays"]["MinValue"] == 0
+    assert parameters["EvictionIntervalHours"]["MinValue"] >= 2  # "rate(1 hours)" is not a rate
+    assert props["Environment"]["Variables"] == {"EVICT_AFTER_DAYS": {"Ref": "EvictAfterDays"}}
+    # Only what eviction does: find and mark idle records, delete their files.
+    statements = list(statements_of(props["Policies"]))
+    dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
+    assert [set(as_list(s["Action"])) for s in dynamodb] == [{"dynamodb:Scan", "dynamodb:UpdateItem"}]
+    assert dynamodb[0]["Resource"] == {"Fn::GetAtt": ["DepthMapsTable", "Arn"]}
 
 
 def test_processor_may_invoke_only_the_depth_endpoint(functions: dict[str, Any]) -> None:

@@ -1,20 +1,47 @@
-"""Depth-map files and their records: written file first, record last, each exactly once."""
+"""Depth-map files and their records: written file first, record last, each exactly once.
+
+A regeneration writes the new file under the next generation's key, moves the record to it with one
+conditional write, and only then deletes the file it replaced: a reader finds the old map or the new
+one, never a record naming a file not yet written. Every record write is checked, in the same
+transaction, against the media item still being there and not `deleting`, so a processor that
+finishes after a delete began leaves nothing behind."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
 
 from immichvr_depth import aws
-from immichvr_depth.errors import NotFound
-from immichvr_depth.models import DepthMap, utcnow
+from immichvr_depth.errors import AppError, NotFound
+from immichvr_depth.models import DepthMap, MediaItem, utcnow
 from immichvr_depth.settings import get_settings
+from immichvr_depth.status import ProcessingStatus
 from immichvr_depth.versions import VersionType
 
 PNG = "image/png"
+
+
+class ItemGone(NotFound):
+    """The media item was deleted, or is being deleted, while one of its maps was being stored."""
+
+    code = "item_gone"
+
+
+class Evicted(AppError):
+    """The map's file was evicted; its record stays, marked, until a read regenerates it."""
+
+    code = "evicted"
+
+    def __init__(self, record: DepthMap) -> None:
+        super().__init__(f"the {record.version.value} depth map of {record.media_item_id} was evicted")
+        self.record = record
 
 
 @dataclass(frozen=True)
@@ -31,6 +58,7 @@ class DepthMapFile:
     model_name: str
     model_version: str
     input_size: int
+    generation: int = 0
 
 
 def find(media_item_id: str, version: VersionType) -> DepthMap | None:
@@ -46,6 +74,14 @@ def all_for(media_item_id: str) -> list[DepthMap]:
     return sorted(records, key=lambda record: order[record.version])
 
 
+def generation_is(generation: int) -> Condition:
+    """The record is at `generation` (records older than generations carry none: they are at 0)."""
+    condition = DepthMap.generation == generation
+    if generation == 0:
+        condition = condition | DepthMap.generation.does_not_exist()
+    return condition
+
+
 def _metadata(made: DepthMapFile) -> dict[str, str]:
     # The facts of the record travel with the file, so a record lost to a crash between the two
     # writes can be rebuilt from the file alone.
@@ -56,6 +92,7 @@ def _metadata(made: DepthMapFile) -> dict[str, str]:
         "model-name": made.model_name,
         "model-version": made.model_version,
         "input-size": str(made.input_size),
+        "generation": str(made.generation),
         "generated-at": utcnow().isoformat(),
     }
 
@@ -78,6 +115,11 @@ def _put_file_once(made: DepthMapFile) -> bool:
     return True
 
 
+def delete_file(key: str) -> None:
+    """Remove a map's file; removing one already gone is not an error (S3 deletes are idempotent)."""
+    aws.s3().delete_object(Bucket=get_settings().media_bucket, Key=key)
+
+
 def _record_from_stored_file(media_item_id: str, version: VersionType, key: str) -> DepthMap:
     head = aws.s3().head_object(Bucket=get_settings().media_bucket, Key=key)
     meta = head["Metadata"]
@@ -95,21 +137,47 @@ def _record_from_stored_file(media_item_id: str, version: VersionType, key: str)
         checksum=meta["sha256"],
         generated_at=datetime.fromisoformat(meta["generated-at"]),
         access_count=0,
+        generation=int(meta.get("generation", "0")),
     )
+
+
+class _RecordConflict(Exception):
+    """The record was not in the state the write expected: another writer got there first."""
+
+
+def _write_while_item_exists(media_item_id: str, write: Callable[[TransactWrite], None]) -> None:
+    """One transaction: the record write, and the check that the item is there and not `deleting`."""
+    item_alive = MediaItem.media_item_id.exists() & (MediaItem.status != ProcessingStatus.DELETING.value)
+    try:
+        with TransactWrite(connection=DepthMap._get_connection().connection) as transaction:
+            transaction.condition_check(MediaItem, media_item_id, condition=item_alive)
+            write(transaction)
+    except TransactWriteError as error:
+        reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            raise ItemGone(f"media item {media_item_id} was deleted", mediaItemId=media_item_id) from None
+        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            raise _RecordConflict from None
+        raise
 
 
 def store(made: DepthMapFile) -> DepthMap:
     """Store the file, then its record, so that no record ever points at a missing file.
 
     A repeated or concurrent delivery finds the file or the record already there and converges
-    on the first one written: one file, one record."""
+    on the first one written: one file, one record. Raises ItemGone (after removing the file) when
+    the item was deleted meanwhile."""
     _put_file_once(made)
     record = _record_from_stored_file(made.media_item_id, made.version, made.key)
     try:
-        record.save(condition=DepthMap.media_item_id.does_not_exist())
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
+        _write_while_item_exists(
+            made.media_item_id,
+            lambda transaction: transaction.save(record, condition=DepthMap.media_item_id.does_not_exist()),
+        )
+    except ItemGone:
+        delete_file(made.key)
+        raise
+    except _RecordConflict:
         existing = find(made.media_item_id, made.version)
         if existing is None:  # pragma: no cover - deleted between the two calls
             raise
@@ -117,19 +185,91 @@ def store(made: DepthMapFile) -> DepthMap:
     return record
 
 
+def replace(made: DepthMapFile, replacing: int) -> DepthMap:
+    """Replace generation `replacing` of the version by `made` (generation `replacing + 1`).
+
+    The new file is written first under its own key; the record moves to it in one write that holds
+    only while the record is still at `replacing`; the replaced file is deleted last. A delivery
+    that finds the record already moved returns it untouched: concurrent or repeated deliveries of
+    one request write one file (the key is the same) and one new generation."""
+    current = find(made.media_item_id, made.version)
+    if current is None:
+        return store(made)
+    if current.generation != replacing:
+        return current
+    _put_file_once(made)
+    new = _record_from_stored_file(made.media_item_id, made.version, made.key)
+    actions: list[Action] = [
+        DepthMap.file_path.set(new.file_path),
+        DepthMap.file_size.set(new.file_size),
+        DepthMap.width.set(new.width),
+        DepthMap.height.set(new.height),
+        DepthMap.model_name.set(new.model_name),
+        DepthMap.model_version.set(new.model_version),
+        DepthMap.processing_params.set(new.processing_params),
+        DepthMap.checksum.set(new.checksum),
+        DepthMap.generated_at.set(new.generated_at),
+        DepthMap.generation.set(new.generation),
+        DepthMap.evicted_at.remove(),
+    ]
+    target = DepthMap(made.media_item_id, made.version.value)
+    try:
+        _write_while_item_exists(
+            made.media_item_id,
+            lambda transaction: transaction.update(
+                target, actions, condition=DepthMap.media_item_id.exists() & generation_is(replacing)
+            ),
+        )
+    except ItemGone:
+        delete_file(made.key)
+        raise
+    except _RecordConflict:
+        # Another delivery of the same request moved it (to this very file) and deletes the old one.
+        moved = find(made.media_item_id, made.version)
+        return moved if moved is not None else current
+    if current.file_path != made.key:
+        delete_file(current.file_path)
+    moved = find(made.media_item_id, made.version)
+    return moved if moved is not None else new
+
+
 def record_access(media_item_id: str, version: VersionType) -> DepthMap:
-    """Count a download atomically (an update expression, no read-modify-write)."""
+    """Count a download atomically (an update expression, no read-modify-write) and return the record
+    as it now is. A map evicted meanwhile raises Evicted: the eviction and the read are ordered by
+    this write, so a map read before the eviction's own conditional write is never evicted."""
     record = DepthMap(media_item_id, version.value)
     try:
         record.update(
             actions=[DepthMap.access_count.add(1), DepthMap.accessed_at.set(utcnow())],
-            condition=DepthMap.media_item_id.exists(),
+            condition=DepthMap.media_item_id.exists() & DepthMap.evicted_at.does_not_exist(),
         )
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            raise NotFound(f"no {version.value} depth map for media item {media_item_id}") from None
-        raise
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        existing = find(media_item_id, version)
+        if existing is not None and existing.evicted_at is not None:
+            raise Evicted(existing) from None
+        raise NotFound(f"no {version.value} depth map for media item {media_item_id}") from None
     return record
+
+
+def mark_evicted(record: DepthMap, idle_since: datetime) -> bool:
+    """Mark the record evicted if it is still the map that was found idle: same generation, not read
+    and not made since `idle_since`, not already evicted. True when this call marked it."""
+    condition = (
+        DepthMap.media_item_id.exists()
+        & generation_is(int(record.generation))
+        & DepthMap.evicted_at.does_not_exist()
+        & (DepthMap.generated_at < idle_since)
+        & (DepthMap.accessed_at.does_not_exist() | (DepthMap.accessed_at < idle_since))
+    )
+    try:
+        record.update(actions=[DepthMap.evicted_at.set(utcnow())], condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def etag(record: DepthMap) -> str:

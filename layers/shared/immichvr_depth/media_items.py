@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -71,8 +72,10 @@ def transition(
     *actions: Action,
     error: str | None = None,
     count_attempt: bool = False,
+    only_from: Collection[ProcessingStatus] | None = None,
 ) -> None:
-    """Move `item` to `target` if its stored status allows it, recording the error (or clearing it)."""
+    """Move `item` to `target` if its stored status allows it, recording the error (or clearing it).
+    `only_from` narrows the statuses it may leave (a subset of those the transitions allow)."""
     changes: list[Action] = [
         MediaItem.status.set(target.value),
         MediaItem.updated_at.set(utcnow()),
@@ -82,7 +85,8 @@ def transition(
     if count_attempt:
         changes.append(MediaItem.attempts.add(1))
     try:
-        item.update(actions=changes, condition=MediaItem.status.is_in(*[s.value for s in sources_of(target)]))
+        sources = [s for s in sources_of(target) if only_from is None or s in only_from]
+        item.update(actions=changes, condition=MediaItem.status.is_in(*[s.value for s in sources]))
     except UpdateError as failure:
         if _condition_failed(failure):
             item.refresh(consistent_read=True)

@@ -10,6 +10,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
@@ -70,12 +71,29 @@ class MediaItem(Model):
     attempts = NumberAttribute(default=0)
     last_error = UnicodeAttribute(null=True)
     queue_message_id = UnicodeAttribute(null=True)
+    # Asynchronous inference: the versions submitted to the endpoint whose maps are not stored yet.
+    pending_versions = UnicodeSetAttribute(null=True)
     listing_partition = UnicodeAttribute(default=LISTING_PARTITION)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
 
     immich_asset_index = ImmichAssetIndex()
     listing_index = ListingIndex()
+
+
+class ImmichSyncState(Model):
+    """Where the scheduled Immich sync got to: one item per sync, holding the start time of the last
+    run that finished. The table name is set from the settings when the sync runs."""
+
+    class Meta:
+        table_name = os.environ.get("IMMICH_SYNC_STATE_TABLE", "immichvr-immich-sync-state")
+        region = _region()
+
+    sync_id = UnicodeAttribute(hash_key=True)
+    # Stored as fixed-width UTC text, so a conditional "cursor < new" compares instants.
+    cursor = UTCDateTimeAttribute()
+    assets_queued = NumberAttribute(default=0)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
 
 
 class DepthMap(Model):
@@ -99,6 +117,11 @@ class DepthMap(Model):
     generated_at = UTCDateTimeAttribute(default=utcnow)
     accessed_at = UTCDateTimeAttribute(null=True)
     access_count = NumberAttribute(default=0)
+    # Each regeneration writes its file under the next generation's key, then moves the record to it;
+    # records written before regeneration existed read as generation 0 (today's key).
+    generation = NumberAttribute(default=0)
+    # Set when the eviction deleted the file (full resolution only); a read regenerates it.
+    evicted_at = UTCDateTimeAttribute(null=True)
 
     @property
     def version(self) -> VersionType:

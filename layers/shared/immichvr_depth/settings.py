@@ -41,6 +41,20 @@ class Settings:
     cors_allow_origin: str
     max_upload_bytes: int
     thumbnail_long_side: int
+    # "realtime": the processor waits for the endpoint; "async": it submits to an asynchronous
+    # endpoint and the inference completion function stores the answers.
+    inference_mode: str = "realtime"
+    # Regenerate and evict: full-resolution maps unread this many days are evicted (0: never).
+    evict_after_days: int = 0
+    regenerate_retry_after_s: int = 30
+    # Immich automation (webhook, import queue, scheduled sync).
+    import_queue_url: str = ""
+    immich_webhook_secret: str = ""
+    immich_webhook_secret_parameter: str = ""
+    immich_sync_state_table: str = ""
+    immich_sync_album_ids: tuple[str, ...] = ()
+    immich_sync_interval_minutes: int = 15
+    import_retry_base_delay_s: int = 30
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -67,6 +81,18 @@ class Settings:
             cors_allow_origin=env("CORS_ALLOW_ORIGIN", "*"),
             max_upload_bytes=_int("MAX_UPLOAD_BYTES", 200 * MIB),
             thumbnail_long_side=_int("THUMBNAIL_LONG_SIDE", 1440),
+            inference_mode=env("INFERENCE_MODE", "") or "realtime",
+            evict_after_days=_int("EVICT_AFTER_DAYS", 0),
+            regenerate_retry_after_s=_int("REGENERATE_RETRY_AFTER_S", 30),
+            import_queue_url=env("IMPORT_QUEUE_URL", ""),
+            immich_webhook_secret=env("IMMICH_WEBHOOK_SECRET", ""),
+            immich_webhook_secret_parameter=env("IMMICH_WEBHOOK_SECRET_PARAMETER", ""),
+            immich_sync_state_table=env("IMMICH_SYNC_STATE_TABLE", ""),
+            immich_sync_album_ids=tuple(
+                part.strip() for part in env("IMMICH_SYNC_ALBUM_IDS", "").split(",") if part.strip()
+            ),
+            immich_sync_interval_minutes=_int("IMMICH_SYNC_INTERVAL_MINUTES", 15),
+            import_retry_base_delay_s=_int("IMPORT_RETRY_BASE_DELAY_S", 30),
         )
 
 

@@ -11,18 +11,33 @@ class ProcessingStatus(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    DELETING = "deleting"  # being removed with its files: a processor arriving now drops it
 
 
 # A redelivered message may find its item still `processing` (the worker died) or `failed`
 # (a transient error before SQS retried), so both may enter `processing` again.
+# Any item may start `deleting`, and a delete that crashed midway starts it again; nothing leaves it
+# (the item's record is removed last).
 ALLOWED_TRANSITIONS: dict[ProcessingStatus, frozenset[ProcessingStatus]] = {
-    ProcessingStatus.PENDING: frozenset({ProcessingStatus.QUEUED, ProcessingStatus.FAILED}),
-    ProcessingStatus.QUEUED: frozenset({ProcessingStatus.PROCESSING, ProcessingStatus.FAILED}),
-    ProcessingStatus.PROCESSING: frozenset(
-        {ProcessingStatus.PROCESSING, ProcessingStatus.COMPLETED, ProcessingStatus.FAILED}
+    ProcessingStatus.PENDING: frozenset(
+        {ProcessingStatus.QUEUED, ProcessingStatus.FAILED, ProcessingStatus.DELETING}
     ),
-    ProcessingStatus.FAILED: frozenset({ProcessingStatus.PROCESSING, ProcessingStatus.QUEUED}),
-    ProcessingStatus.COMPLETED: frozenset({ProcessingStatus.QUEUED}),
+    ProcessingStatus.QUEUED: frozenset(
+        {ProcessingStatus.PROCESSING, ProcessingStatus.FAILED, ProcessingStatus.DELETING}
+    ),
+    ProcessingStatus.PROCESSING: frozenset(
+        {
+            ProcessingStatus.PROCESSING,
+            ProcessingStatus.COMPLETED,
+            ProcessingStatus.FAILED,
+            ProcessingStatus.DELETING,
+        }
+    ),
+    ProcessingStatus.FAILED: frozenset(
+        {ProcessingStatus.PROCESSING, ProcessingStatus.QUEUED, ProcessingStatus.DELETING}
+    ),
+    ProcessingStatus.COMPLETED: frozenset({ProcessingStatus.QUEUED, ProcessingStatus.DELETING}),
+    ProcessingStatus.DELETING: frozenset({ProcessingStatus.DELETING}),
 }
 
 

@@ -43,6 +43,7 @@ def media_status(item: MediaItem, records: list[DepthMap]) -> dict[str, Any]:
         view[f"{prefix}_depth_map_id"] = depth_map_id(item.media_item_id, version) if record else None
         view[f"{prefix}_depth_map_path"] = record.file_path if record else None
         view[f"{prefix}_depth_map_generated_at"] = iso(record.generated_at) if record else None
+        view[f"{prefix}_depth_map_evicted_at"] = iso(record.evicted_at) if record else None
     return view
 
 
@@ -58,6 +59,9 @@ def depth_map_info(record: DepthMap) -> dict[str, Any]:
         "generated_at": iso(record.generated_at),
         "accessed_at": iso(record.accessed_at),
         "access_count": record.access_count,
+        "generation": record.generation,
+        "evicted": record.evicted_at is not None,
+        "evicted_at": iso(record.evicted_at),
     }
 
 
