@@ -16,8 +16,15 @@ What Immich does and the fake copies:
   Immich answers with a 500.
 
 Test knobs, per asset: trashed, offline, type VIDEO, denied permissions, a delay before answering,
-a stall in the middle of a download, chunked transfer (no Content-Length); per path: fail the next N
-requests with a 5xx (or any status); and a count of requests per path.
+a stall in the middle of a download, chunked transfer (no Content-Length), a preview not made yet
+(404 for the next N preview requests, as right after an upload), its visibility and ``updatedAt``;
+albums (``add_album``); per path: fail the next N requests with a 5xx (or any status); and a count of
+requests per path.
+
+Search (``POST /api/search/metadata``) filters as Immich does: ``type``, ``visibility`` (timeline and
+archive when not given), ``updatedAfter`` (inclusive), ``albumIds`` (assets in *all* of them),
+trashed assets left out unless ``withDeleted``; newest first (``order``), ``size``/``page`` paging
+with ``nextPage`` the next page number as a string, or null on the last page.
 
 Standalone, for the local runner's end-to-end tests::
 
@@ -64,6 +71,12 @@ _MEDIA_SIZES = {
     "3.1.0": ("original", "fullsize", "preview", "thumbnail"),
 }
 _ASSET_PATH = re.compile(r"^/api/assets/(?P<id>[^/]+)(?P<rest>/thumbnail|/original)?$")
+_ALBUM_PATH = re.compile(r"^/api/albums/(?P<id>[^/]+)$")
+ALBUM_READ = "album.read"
+ASSET_TYPES = ("IMAGE", "VIDEO", "AUDIO", "OTHER")
+VISIBILITIES = ("archive", "timeline", "hidden", "locked")
+MAX_SEARCH_SIZE = 1000
+DEFAULT_SEARCH_SIZE = 250
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _OWNER_ID = "5b1f0d1e-8a43-4c6e-9d3a-2f6b7c8d9e10"
 
@@ -170,6 +183,20 @@ class FakeAsset:
     # Downloads: chunked transfer, no Content-Length, so only counting reveals the size.
     chunked: bool = False
     created_at: datetime = field(default_factory=lambda: datetime(2024, 1, 15, 19, 30, tzinfo=UTC))
+    # Immich's updatedAt (what search's updatedAfter compares); created_at when not set.
+    updated_at: datetime | None = None
+    visibility: str = "timeline"
+    # Preview requests answered 404 ("Asset media not found") before the preview exists, as between
+    # an upload and the end of Immich's thumbnail job.
+    preview_not_ready_requests: int = 0
+
+    @property
+    def last_update(self) -> datetime:
+        return self.updated_at or self.created_at
+
+    @property
+    def preview_ready(self) -> bool:
+        return self.preview is not None and self.preview_not_ready_requests <= 0
 
     @property
     def displayed_size(self) -> tuple[int | None, int | None]:
@@ -220,16 +247,16 @@ def asset_json(asset: FakeAsset, version: str) -> dict[str, Any]:
         "fileCreatedAt": taken,
         "fileModifiedAt": taken,
         "localDateTime": taken,
-        "updatedAt": taken,
+        "updatedAt": _iso(asset.last_update),
         "isFavorite": False,
-        "isArchived": False,
+        "isArchived": asset.visibility == "archive",
         "isTrashed": asset.is_trashed,
         "isOffline": asset.is_offline,
-        "visibility": "timeline",
+        "visibility": asset.visibility,
         "hasMetadata": True,
         "livePhotoVideoId": None,
         "duplicateId": None,
-        "resized": asset.preview is not None,
+        "resized": asset.preview_ready,
         "exifInfo": exif,
         "people": [],
         "tags": [],
@@ -249,11 +276,59 @@ def asset_json(asset: FakeAsset, version: str) -> dict[str, Any]:
     return body
 
 
+def _parse_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def _duration_text(milliseconds: int | None) -> str:
     total = (milliseconds or 0) / 1000
     hours, rest = divmod(total, 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{int(hours)}:{int(minutes):02d}:{seconds:09.6f}"
+
+
+@dataclass
+class FakeAlbum:
+    id: str
+    name: str
+    asset_ids: list[str]
+    created_at: datetime = field(default_factory=lambda: datetime(2024, 2, 1, 9, 0, tzinfo=UTC))
+
+
+def user_json() -> dict[str, Any]:
+    """The UserResponseDto of the key's owner (the same required fields in every version)."""
+    return {
+        "id": _OWNER_ID,
+        "name": "Fake Admin",
+        "email": "admin@example.com",
+        "avatarColor": "primary",
+        "profileImagePath": "",
+        "profileChangedAt": _iso(datetime(2024, 1, 1, tzinfo=UTC)),
+    }
+
+
+def album_json(album: FakeAlbum, assets: list[dict[str, Any]] | None, version: str) -> dict[str, Any]:
+    """The AlbumResponseDto of ``version``: 1.x/2.x carry the owner and (unless ``withoutAssets``) the
+    assets; 3.x drops both and lists the owner first among ``albumUsers``."""
+    created = _iso(album.created_at)
+    body: dict[str, Any] = {
+        "id": album.id,
+        "albumName": album.name,
+        "description": "",
+        "albumThumbnailAssetId": album.asset_ids[0] if album.asset_ids else None,
+        "assetCount": len(album.asset_ids),
+        "createdAt": created,
+        "updatedAt": created,
+        "hasSharedLink": False,
+        "isActivityEnabled": True,
+        "shared": False,
+    }
+    if version.startswith("3."):
+        body["albumUsers"] = [{"role": "owner", "user": user_json()}]
+    else:
+        body |= {"albumUsers": [], "owner": user_json(), "ownerId": _OWNER_ID, "assets": assets or []}
+    return body
 
 
 def version_json(version: str) -> dict[str, Any]:
@@ -273,6 +348,7 @@ class RecordedRequest:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    body: bytes = b""
 
 
 @dataclass
@@ -302,6 +378,7 @@ class FakeImmich:
         self.api_key = api_key
         self.preview_size = preview_size
         self.assets: dict[str, FakeAsset] = {}
+        self.albums: dict[str, FakeAlbum] = {}
         # Permissions the key lacks everywhere (per asset: FakeAsset.denied_permissions).
         self.denied_permissions: set[str] = set()
         # How long a stalled download stays silent (cut short when the server stops).
@@ -412,6 +489,37 @@ class FakeImmich:
             )
         )
 
+    def add_album(self, name: str, asset_ids: list[str], album_id: str | None = None) -> str:
+        """An album of the key owner's holding these assets (uuid4 ids, which 3.x's document demands)."""
+        album = FakeAlbum(id=(album_id or str(uuid.uuid4())).lower(), name=name, asset_ids=list(asset_ids))
+        self.albums[album.id] = album
+        return album.id
+
+    def search(self, query: dict[str, Any]) -> tuple[list[FakeAsset], bool]:
+        """The assets one page of a metadata search finds, and whether another page follows."""
+        found = [asset for asset in self.assets.values() if self._matches(asset, query)]
+        newest_first = query.get("order", "desc") != "asc"
+        found.sort(key=lambda asset: (asset.created_at, asset.id), reverse=newest_first)
+        size = int(query.get("size") or DEFAULT_SEARCH_SIZE)
+        start = (int(query.get("page") or 1) - 1) * size
+        return found[start : start + size], len(found) > start + size
+
+    def _matches(self, asset: FakeAsset, query: dict[str, Any]) -> bool:
+        if asset.is_trashed and not query.get("withDeleted"):
+            return False
+        if "type" in query and asset.type != query["type"]:
+            return False
+        visibility = query.get("visibility")
+        if asset.visibility not in ((visibility,) if visibility else ("timeline", "archive")):
+            return False
+        updated_after = query.get("updatedAfter")
+        if updated_after is not None and asset.last_update < _parse_time(updated_after):
+            return False
+        return all(
+            asset.id in self.albums.get(album_id.lower(), _NO_ALBUM).asset_ids
+            for album_id in query.get("albumIds", [])
+        )
+
     def seed_demo(self) -> dict[str, str]:
         """A landscape photo, a sideways (EXIF 6) photo, one with a WebP preview, and a video."""
         demo = DEMO_ASSETS
@@ -476,6 +584,13 @@ class FakeImmich:
             "correlationId": uuid.uuid4().hex[:8],
         }
 
+    def invalid(self, field_name: str, message: str) -> dict[str, Any]:
+        """A validation failure of one body field, in this version's shape."""
+        if self.version.startswith("3."):
+            issue = {"code": "invalid_value", "path": [field_name], "message": message}
+            return {"message": "Validation failed", "errors": [issue]}
+        return self.error_body(400, [f"{field_name} {message}"])
+
     def validation_error(self, field_name: str) -> dict[str, Any]:
         if self.version.startswith("3."):
             issue = {
@@ -486,6 +601,9 @@ class FakeImmich:
             }
             return {"message": "Validation failed", "errors": [issue]}
         return self.error_body(400, [f"{field_name} must be a UUID"])
+
+
+_NO_ALBUM = FakeAlbum(id="", name="", asset_ids=[])
 
 
 class _Server(ThreadingHTTPServer):
@@ -521,6 +639,10 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path == "/api/server/version":
             self._json(200, version_json(self.fake.version))
             return
+        album = _ALBUM_PATH.match(parts.path)
+        if album is not None:
+            self._album(album.group("id"), request.query)
+            return
         match = _ASSET_PATH.match(parts.path)
         if match is None:
             self._json(404, self.fake.error_body(404, f"Cannot GET {parts.path}"))
@@ -545,6 +667,69 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._original(asset)
 
+    def do_POST(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        request = RecordedRequest(
+            "POST", parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}, raw
+        )
+        scripted = self.fake._record(request)
+        if scripted is not None:
+            body = self.fake.error_body(scripted.status, scripted.message)
+            self._json(scripted.status, body, scripted.headers, raw=scripted.body)
+            return
+        if parts.path != "/api/search/metadata":
+            self._json(404, self.fake.error_body(404, f"Cannot POST {parts.path}"))
+            return
+        if not self._authorized(READ, ""):
+            return
+        try:
+            query = json.loads(raw or b"{}")
+        except ValueError:
+            self._json(400, self.fake.error_body(400, "Unexpected token in JSON"))
+            return
+        problem = _search_problem(query)
+        if problem is not None:
+            self._json(400, self.fake.invalid(*problem))
+            return
+        page, has_next = self.fake.search(query)
+        number = int(query.get("page") or 1)
+        items = [asset_json(asset, self.fake.version) for asset in page]
+        self._json(
+            200,
+            {
+                "albums": {"total": 0, "count": 0, "items": [], "facets": []},
+                "assets": {
+                    "total": len(items),
+                    "count": len(items),
+                    "items": items,
+                    "facets": [],
+                    "nextPage": str(number + 1) if has_next else None,
+                },
+            },
+        )
+
+    def _album(self, album_id: str, query: dict[str, list[str]]) -> None:
+        if not self._authorized(ALBUM_READ, album_id):
+            return
+        if not _UUID.match(album_id):
+            self._json(400, self.fake.validation_error("id"))
+            return
+        album = self.fake.albums.get(album_id.lower())
+        if album is None:
+            self._json(400, self.fake.error_body(400, f"Not found or no {ALBUM_READ} access"))
+            return
+        without_assets = query.get("withoutAssets", ["false"])[-1] == "true"
+        assets = None
+        if not self.fake.version.startswith("3.") and not without_assets:
+            assets = [
+                asset_json(self.fake.assets[asset_id], self.fake.version)
+                for asset_id in album.asset_ids
+                if asset_id in self.fake.assets
+            ]
+        self._json(200, album_json(album, assets, self.fake.version))
+
     def _authorized(self, permission: str, asset_id: str) -> bool:
         key = self.headers.get("x-api-key")
         if not key:
@@ -563,6 +748,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _thumbnail(self, asset: FakeAsset, size: str) -> None:
         if size not in _MEDIA_SIZES[self.fake.version]:
             self._json(400, self.fake.validation_error("size"))
+            return
+        if asset.preview is not None and asset.preview_not_ready_requests > 0:
+            with self.fake._lock:
+                asset.preview_not_ready_requests -= 1
+            self._json(404, self.fake.error_body(404, "Asset media not found"))
             return
         if asset.preview is None:
             # Immich answers a missing thumbnail file like any missing file.
@@ -636,6 +826,31 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def _search_problem(query: object) -> tuple[str, str] | None:
+    """The first field of a MetadataSearchDto that Immich's validation would refuse, if any."""
+    if not isinstance(query, dict):
+        return "body", "must be an object"
+    for name, low, high in (("size", 1, MAX_SEARCH_SIZE), ("page", 1, 2**53 - 1)):
+        value = query.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
+        ):
+            return name, f"must be an integer from {low} to {high}"
+    if "type" in query and query["type"] not in ASSET_TYPES:
+        return "type", f"must be one of {', '.join(ASSET_TYPES)}"
+    if "visibility" in query and query["visibility"] not in VISIBILITIES:
+        return "visibility", f"must be one of {', '.join(VISIBILITIES)}"
+    if "updatedAfter" in query:
+        try:
+            _parse_time(str(query["updatedAfter"]))
+        except ValueError:
+            return "updatedAfter", "must be a date-time"
+    album_ids = query.get("albumIds", [])
+    if not isinstance(album_ids, list) or not all(isinstance(a, str) and _UUID.match(a) for a in album_ids):
+        return "albumIds", "must be a list of UUIDs"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

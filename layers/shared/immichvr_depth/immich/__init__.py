@@ -1,12 +1,14 @@
-"""Immich: reading asset metadata and downloading previews and originals with an API key."""
+"""Immich: reading asset metadata, searching assets and albums, downloading previews and originals."""
 
-from immichvr_depth.immich.assets import ImmichAsset
+from immichvr_depth.immich.assets import ImmichAlbum, ImmichAsset
 from immichvr_depth.immich.client import ImmichClient
 from immichvr_depth.immich.downloads import Download
 from immichvr_depth.immich.errors import (
+    ImmichAlbumNotFound,
     ImmichAssetNotFound,
     ImmichAuthError,
     ImmichDownloadTooLarge,
+    ImmichPreviewNotReady,
     ImmichServerError,
     ImmichUnavailable,
     ImmichUpstreamError,
@@ -14,11 +16,14 @@ from immichvr_depth.immich.errors import (
 
 __all__ = [
     "Download",
+    "ImmichAlbum",
+    "ImmichAlbumNotFound",
     "ImmichAsset",
     "ImmichAssetNotFound",
     "ImmichAuthError",
     "ImmichClient",
     "ImmichDownloadTooLarge",
+    "ImmichPreviewNotReady",
     "ImmichServerError",
     "ImmichUnavailable",
     "ImmichUpstreamError",

@@ -150,3 +150,60 @@ def _displayed_size(
     if orientation in SIDEWAYS_ORIENTATIONS:
         return height, width
     return width, height
+
+
+@dataclass(frozen=True)
+class ImmichAlbum:
+    """An album, as far as importing it cares. ``asset_count`` counts every kind of asset."""
+
+    id: str
+    name: str
+    asset_count: int
+
+
+def parse_album(body: object, album_id: str) -> ImmichAlbum:
+    if not isinstance(body, Mapping):
+        raise ImmichUpstreamError(
+            f"Immich's answer for album {album_id} is not a JSON object", albumId=album_id
+        )
+    name = body.get("albumName")
+    count = body.get("assetCount")
+    raw_id = body.get("id")
+    return ImmichAlbum(
+        id=raw_id if isinstance(raw_id, str) and raw_id else album_id,
+        name=name if isinstance(name, str) else "",
+        asset_count=count if isinstance(count, int) and not isinstance(count, bool) else 0,
+    )
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of ``POST /search/metadata``: its assets and the next page's number, if any."""
+
+    assets: list[ImmichAsset]
+    next_page: int | None
+
+
+def parse_search_page(body: object, page: int) -> SearchPage:
+    """``{"assets": {"items": [...], "nextPage": "2" | null, ...}, "albums": {...}}`` in 1.137 to 3.x.
+
+    ``nextPage`` is a string token; Immich makes it the next page number. One that does not move
+    forward is refused rather than followed round in a loop."""
+    assets = body.get("assets") if isinstance(body, Mapping) else None
+    items = assets.get("items") if isinstance(assets, Mapping) else None
+    if not isinstance(assets, Mapping) or not isinstance(items, list):
+        raise ImmichUpstreamError("Immich's search answer has no assets.items list")
+    parsed = []
+    for item in items:
+        asset_id = item.get("id") if isinstance(item, Mapping) else None
+        if not isinstance(asset_id, str) or not asset_id:
+            raise ImmichUpstreamError("Immich's search answer lists an asset without an id")
+        parsed.append(parse_asset(item, asset_id))
+    raw_next = assets.get("nextPage")
+    try:
+        next_page = int(str(raw_next)) if raw_next is not None else None
+    except ValueError:
+        raise ImmichUpstreamError(f"Immich's search answer has an unreadable nextPage {raw_next!r}") from None
+    if next_page is not None and next_page <= page:
+        raise ImmichUpstreamError(f"Immich's search answer for page {page} points back to page {next_page}")
+    return SearchPage(assets=parsed, next_page=next_page)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Self
 from urllib.parse import urljoin, urlsplit
@@ -16,14 +17,24 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from immichvr_depth.errors import InvalidRequest
-from immichvr_depth.immich.assets import ImmichAsset, parse_asset, parse_server_version
+from immichvr_depth.errors import AppError, InvalidRequest
+from immichvr_depth.immich.assets import (
+    ImmichAlbum,
+    ImmichAsset,
+    parse_album,
+    parse_asset,
+    parse_search_page,
+    parse_server_version,
+)
 from immichvr_depth.immich.downloads import Download, spool
 from immichvr_depth.immich.errors import (
+    ImmichAlbumNotFound,
     ImmichErrorBody,
+    ImmichPreviewNotReady,
     ImmichUnavailable,
     ImmichUpstreamError,
     error_for_status,
+    is_no_access,
 )
 
 if TYPE_CHECKING:
@@ -41,6 +52,12 @@ SUPPORTED_VERSIONS = ((1, 137, 0), (3, 999, 999))
 # An error body is a few hundred bytes; never read a misbehaving proxy's page in full.
 _ERROR_BODY_BYTES = 64 * 1024
 _MAX_REDIRECTS = 3
+# Immich's own default page size for search, and the largest it accepts.
+SEARCH_PAGE_SIZE = 250
+MAX_SEARCH_PAGE_SIZE = 1000
+
+# Turns an Immich refusal into a more precise error than error_for_status would, or None to leave it.
+_Refusal = Callable[[int, ImmichErrorBody], AppError | None]
 
 
 class _RetryConnectAnd5xx(Retry):
@@ -83,7 +100,8 @@ class _Secret:
 class ImmichClient:
     """Reads asset metadata and downloads previews and originals with an Immich API key.
 
-    The key needs ``asset.read`` (metadata), ``asset.view`` (preview) and ``asset.download`` (original).
+    The key needs ``asset.read`` (metadata and search), ``asset.view`` (preview), ``asset.download``
+    (original) and, to import an album, ``album.read``.
     A ``session`` given by the caller gets the client's retrying adapter mounted on it.
     """
 
@@ -181,11 +199,24 @@ class ImmichClient:
         """Immich's preview: upright already, JPEG or WebP as the server is configured, scaled to cover
         1440 x 1440 by default (Immich's ``fit: outside``, so its short side is 1440, never enlarged)."""
         asset_id = _checked_id(asset_id)
+
+        def not_made_yet(status: int, body: ImmichErrorBody) -> AppError | None:
+            # An unknown asset is a 400 from the access check; a 404 means the file is not there (yet).
+            if status != 404:
+                return None
+            return ImmichPreviewNotReady(
+                f"Immich has not made the preview of asset {asset_id} yet; it does shortly after an upload",
+                assetId=asset_id,
+                immichStatus=status,
+                reason="preview_not_ready",
+            )
+
         with self._download(
             f"/assets/{asset_id}/thumbnail",
             params={"size": "preview"},
             what=f"the preview of asset {asset_id}",
             asset_id=asset_id,
+            refusal=not_made_yet,
         ) as download:
             yield download
 
@@ -201,10 +232,71 @@ class ImmichClient:
         ) as download:
             yield download
 
+    def get_album(self, album_id: str) -> ImmichAlbum:
+        """The album's name and size; ``ImmichAlbumNotFound`` when it is unknown or not shared with the key's
+        user (Immich answers both with 400 "Not found or no album.read access")."""
+        album_id = _checked_id(album_id, "album id")
+        # 1.x and 2.x list every asset of the album unless told not to; 3.x never does (and has no flag).
+        params = {"withoutAssets": "true"} if self.server_version() < (3, 0, 0) else None
+
+        def unknown_album(status: int, body: ImmichErrorBody) -> AppError | None:
+            if status == 404 or (status == 400 and is_no_access(body.message)):
+                return ImmichAlbumNotFound(
+                    f"Immich album {album_id} not found, or the API key may not see it",
+                    albumId=album_id,
+                    immichStatus=status,
+                )
+            return None
+
+        response = self._request(
+            "GET",
+            f"/albums/{album_id}",
+            params=params,
+            action=f"reading album {album_id}",
+            refusal=unknown_album,
+        )
+        return parse_album(self._json_of(response, f"reading album {album_id}"), album_id)
+
+    def search_assets(
+        self,
+        *,
+        asset_type: str | None = "IMAGE",
+        visibility: str | None = "timeline",
+        updated_after: datetime | None = None,
+        album_ids: Sequence[str] = (),
+        page_size: int = SEARCH_PAGE_SIZE,
+    ) -> Iterator[ImmichAsset]:
+        """Every asset ``POST /search/metadata`` finds, page after page (trashed assets excluded, as
+        Immich does by default). ``album_ids`` keeps assets that are in *all* of those albums, as
+        Immich's filter does; ``visibility=None`` is Immich's default (timeline and archive)."""
+        if not 1 <= page_size <= MAX_SEARCH_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{MAX_SEARCH_PAGE_SIZE}")
+        query: dict[str, Any] = {"size": page_size}
+        if asset_type is not None:
+            query["type"] = asset_type
+        if visibility is not None:
+            query["visibility"] = visibility
+        if updated_after is not None:
+            query["updatedAfter"] = _iso_instant(updated_after)
+        if album_ids:
+            query["albumIds"] = [_checked_id(album_id, "album id") for album_id in album_ids]
+        page: int | None = 1
+        while page is not None:
+            action = f"searching assets (page {page})"
+            response = self._request(
+                "POST", "/search/metadata", json_body=query | {"page": page}, action=action
+            )
+            result = parse_search_page(self._json_of(response, action), page)
+            yield from result.assets
+            page = result.next_page
+
     # --- plumbing --------------------------------------------------------------------------------
 
     def _get_json(self, path: str, *, action: str, asset_id: str | None = None) -> Any:
-        response = self._get(path, params=None, stream=False, action=action, asset_id=asset_id)
+        response = self._request("GET", path, action=action, asset_id=asset_id)
+        return self._json_of(response, action)
+
+    def _json_of(self, response: requests.Response, action: str) -> Any:
         try:
             return response.json()
         except ValueError:
@@ -217,10 +309,18 @@ class ImmichClient:
 
     @contextmanager
     def _download(
-        self, path: str, *, params: Mapping[str, str] | None, what: str, asset_id: str
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        what: str,
+        asset_id: str,
+        refusal: _Refusal | None = None,
     ) -> Iterator[Download]:
         action = f"downloading {what}"
-        response = self._get(path, params=params, stream=True, action=action, asset_id=asset_id)
+        response = self._request(
+            "GET", path, params=params, stream=True, action=action, asset_id=asset_id, refusal=refusal
+        )
         try:
             download = spool(response, limit=self.max_download_bytes, what=what)
         except requests.exceptions.ContentDecodingError as exc:
@@ -235,21 +335,26 @@ class ImmichClient:
         finally:
             download.file.close()
 
-    def _get(
+    def _request(
         self,
+        method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None,
-        stream: bool,
+        params: Mapping[str, str] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        stream: bool = False,
         action: str,
-        asset_id: str | None,
+        asset_id: str | None = None,
+        refusal: _Refusal | None = None,
     ) -> requests.Response:
         url = f"{self.base_url}/api{path}"
         for _ in range(_MAX_REDIRECTS + 1):
             try:
-                response = self._session.get(
+                response = self._session.request(
+                    method,
                     url,
                     params=params,
+                    json=json_body,
                     headers={API_KEY_HEADER: self._api_key.value},
                     timeout=self._timeout,
                     stream=stream,
@@ -267,7 +372,8 @@ class ImmichClient:
         if response.status_code >= 400:
             body = _error_body(response, self._api_key)
             response.close()
-            raise error_for_status(response.status_code, body, action=action, asset_id=asset_id)
+            precise = refusal(response.status_code, body) if refusal is not None else None
+            raise precise or error_for_status(response.status_code, body, action=action, asset_id=asset_id)
         return response
 
     def _same_server_redirect(self, response: requests.Response, action: str) -> str:
@@ -293,12 +399,21 @@ class ImmichClient:
         raise ImmichUnavailable(f"Immich at {self._shown_url} {problem} while {action}", **details) from exc
 
 
-def _checked_id(asset_id: str) -> str:
+def _checked_id(raw_id: str, what: str = "asset id") -> str:
     """Immich ids are UUIDs; checking here also keeps a crafted id from reaching another endpoint."""
     try:
-        return str(uuid.UUID(asset_id))
+        return str(uuid.UUID(raw_id))
     except (ValueError, TypeError, AttributeError):
-        raise InvalidRequest("the Immich asset id must be a UUID", assetId=str(asset_id)[:64]) from None
+        name = "albumId" if what == "album id" else "assetId"
+        raise InvalidRequest(f"the Immich {what} must be a UUID", **{name: str(raw_id)[:64]}) from None
+
+
+def _iso_instant(moment: datetime) -> str:
+    """``2024-01-15T19:30:00.000Z``: UTC with milliseconds, as Immich writes its own timestamps."""
+    if moment.tzinfo is None:
+        raise ValueError("a search time must be timezone-aware")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def _is_timeout(exc: BaseException) -> bool:

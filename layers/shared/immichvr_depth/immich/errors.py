@@ -18,6 +18,15 @@ class ImmichAssetNotFound(NotFound):
     """The asset does not exist, or this API key may not see it (Immich does not say which)."""
 
 
+class ImmichPreviewNotReady(ImmichAssetNotFound):
+    """The asset exists but Immich has not made its preview yet (its thumbnail job runs just after
+    the upload): worth asking again a little later, unlike an unknown asset."""
+
+
+class ImmichAlbumNotFound(NotFound):
+    """The album does not exist, or this API key may not see it (Immich does not say which)."""
+
+
 class ImmichUpstreamError(UpstreamError):
     """Immich answered, but not with something we can use (an unexpected status, a malformed body)."""
 

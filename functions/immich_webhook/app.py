@@ -1,0 +1,59 @@
+"""POST /api/immich/webhook: Immich's "Trigger Webhook" workflow action queues the new photo's import."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from immichvr_depth.api import build_resolver, json_response
+from immichvr_depth.errors import InvalidRequest
+from immichvr_depth.immich_webhook import (
+    SECRET_HEADER,
+    handle_webhook,
+    require_secret,
+    response_body,
+    webhook_secret,
+)
+from immichvr_depth.observability import logger
+from immichvr_depth.settings import get_settings
+
+app = build_resolver()
+
+
+
+@app.post(
+    "/api/immich/webhook",
+    summary="Immich workflow webhook: queue the import of a new photo",
+    description=(
+        f"For Immich's workflow action Trigger Webhook on the AssetCreate trigger, with headerName "
+        f"{SECRET_HEADER} and the shared secret as headerValue. Needs no x-api-key."
+    ),
+    status_code=202,
+    responses={
+        200: {"description": "acknowledged and ignored: another trigger, or not an image (says why)"},
+        202: {"description": "the asset's import is queued"},
+        400: {"description": "the body is not Immich's webhook payload"},
+        401: {"description": f"no or wrong {SECRET_HEADER} header"},
+    },
+    tags=["immich"],
+)
+def immich_webhook() -> Response[Any]:
+    event = app.current_event
+    require_secret(event.headers, webhook_secret(get_settings()))
+    try:
+        payload = json.loads(event.body or "")
+    except ValueError:
+        raise InvalidRequest("the webhook body is not JSON") from None
+    result = handle_webhook(payload)
+    status = HTTPStatus.ACCEPTED if result.queued else HTTPStatus.OK
+    return json_response(status, response_body(result))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
