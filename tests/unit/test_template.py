@@ -21,7 +21,7 @@ from cfnlint.api import lint_file
 from cfnlint.decode import decode_str
 
 from immichvr_depth import keys
-from immichvr_depth.models import DepthMap, MediaItem
+from immichvr_depth.models import DepthMap, ImmichSyncState, MediaItem
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -33,6 +33,9 @@ FUNCTIONS = (
     "DepthProcessorFunction",
     "UploadIngestFunction",
     "DepthEvictionFunction",
+    "ImmichWebhookFunction",
+    "ImmichImportWorkerFunction",
+    "ImmichSyncFunction",
 )
 
 # Every route the product promises, and the function that answers it.
@@ -47,9 +50,12 @@ PROMISED_ROUTES = {
     ("GET", "/api/openapi.json"): "MediaApiFunction",
     ("GET", "/api/docs"): "MediaApiFunction",
     ("POST", "/api/immich/import/{assetId}"): "ImmichImportFunction",
+    ("POST", "/api/immich/import/album/{albumId}"): "ImmichImportFunction",
+    ("POST", "/api/immich/webhook"): "ImmichWebhookFunction",
 }
-# The only routes callable without an API key: the API's own documentation.
-PUBLIC_ROUTES = {("GET", "/api/openapi.json"), ("GET", "/api/docs")}
+# The only routes callable without an API key: the API's own documentation, and Immich's webhook,
+# which can send one custom header only (the shared secret its function checks).
+PUBLIC_ROUTES = {("GET", "/api/openapi.json"), ("GET", "/api/docs"), ("POST", "/api/immich/webhook")}
 
 # Least privilege on the media bucket: which function may do what, under which key prefix.
 EXPECTED_S3_ACCESS = {
@@ -75,6 +81,14 @@ EXPECTED_S3_ACCESS = {
         "s3:DeleteObject": {"thumbnails/"},  # roll back a failed ingest
     },
     "DepthEvictionFunction": {"s3:DeleteObject": {"depth-maps/"}},
+    # The queued import is the same import: the same files, the same rollback.
+    "ImmichImportWorkerFunction": {
+        "s3:PutObject": {"originals/", "thumbnails/"},
+        "s3:DeleteObject": {"originals/", "thumbnails/"},
+        "s3:AbortMultipartUpload": {"originals/", "thumbnails/"},
+    },
+    "ImmichWebhookFunction": {},
+    "ImmichSyncFunction": {},
 }
 # Listing is granted on the bucket itself, narrowed to these key prefixes by an s3:prefix condition.
 EXPECTED_S3_LISTING = {"MediaApiFunction": {"uploads/*", "originals/*", "thumbnails/*", "depth-maps/*"}}
@@ -92,7 +106,27 @@ COMMON_ENV = {
 }
 FUNCTION_ENV = {
     "MediaApiFunction": {"PRESIGNED_URL_TTL_S", "MAX_UPLOAD_BYTES"},
-    "ImmichImportFunction": {"IMMICH_URL", "IMMICH_API_KEY_PARAMETER", "MAX_DOWNLOAD_BYTES"},
+    "ImmichImportFunction": {
+        "IMMICH_URL",
+        "IMMICH_API_KEY_PARAMETER",
+        "MAX_DOWNLOAD_BYTES",
+        "IMPORT_QUEUE_URL",
+    },
+    "ImmichWebhookFunction": {"IMMICH_WEBHOOK_SECRET_PARAMETER", "IMPORT_QUEUE_URL"},
+    "ImmichImportWorkerFunction": {
+        "IMMICH_URL",
+        "IMMICH_API_KEY_PARAMETER",
+        "MAX_DOWNLOAD_BYTES",
+        "IMPORT_QUEUE_URL",
+    },
+    "ImmichSyncFunction": {
+        "IMMICH_URL",
+        "IMMICH_API_KEY_PARAMETER",
+        "IMPORT_QUEUE_URL",
+        "IMMICH_SYNC_STATE_TABLE",
+        "IMMICH_SYNC_ALBUM_IDS",
+        "IMMICH_SYNC_INTERVAL_MINUTES",
+    },
     "DepthProcessorFunction": {
         "DEPTH_BACKEND",
         "SAGEMAKER_ENDPOINT_NAME",
@@ -110,6 +144,8 @@ STAR_RESOURCE_ACTIONS = {
     "ecr:GetAuthorizationToken",
     "cloudwatch:PutMetricData",
 }
+# Functions fed by an SQS event source, and the one queue each may poll.
+SQS_SOURCES = {"DepthProcessorFunction": "ProcessingQueue", "ImmichImportWorkerFunction": "ImportQueue"}
 # SAM policy templates whose statements are scoped to the one table they name.
 SCOPED_POLICY_TEMPLATES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy"}
 
@@ -471,7 +507,11 @@ def test_an_alarm_watches_the_dead_letter_queue(resources: dict[str, Any]) -> No
 
 
 def test_tables_match_the_pynamodb_models(resources: dict[str, Any]) -> None:
-    for logical_id, model in (("MediaTable", MediaItem), ("DepthMapsTable", DepthMap)):
+    for logical_id, model in (
+        ("MediaTable", MediaItem),
+        ("DepthMapsTable", DepthMap),
+        ("ImmichSyncStateTable", ImmichSyncState),
+    ):
         props = resources[logical_id]["Properties"]
         schema = model._get_schema()
         assert _keys(props["KeySchema"]) == _keys(schema["key_schema"]), logical_id
@@ -496,7 +536,7 @@ def _attributes(definitions: list[Any]) -> set[tuple[str, str]]:
 
 
 def test_tables_are_on_demand_with_point_in_time_recovery_and_encryption(resources: dict[str, Any]) -> None:
-    for name in ("MediaTable", "DepthMapsTable"):
+    for name in ("MediaTable", "DepthMapsTable", "ImmichSyncStateTable"):
         props = resources[name]["Properties"]
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
@@ -677,11 +717,85 @@ def test_processor_may_invoke_only_the_depth_endpoint(functions: dict[str, Any])
     }
 
 
-def test_import_reads_only_the_immich_key_parameter(functions: dict[str, Any]) -> None:
-    statements = list(statements_of(functions["ImmichImportFunction"]["Properties"]["Policies"]))
+@pytest.mark.parametrize(
+    ("function", "parameter"),
+    [
+        ("ImmichImportFunction", "ImmichApiKeyParameterName"),
+        ("ImmichImportWorkerFunction", "ImmichApiKeyParameterName"),
+        ("ImmichSyncFunction", "ImmichApiKeyParameterName"),
+        ("ImmichWebhookFunction", "ImmichWebhookSecretParameterName"),
+    ],
+)
+def test_immich_functions_read_only_their_one_secret_parameter(
+    functions: dict[str, Any], function: str, parameter: str
+) -> None:
+    statements = list(statements_of(functions[function]["Properties"]["Policies"]))
     ssm = [s for s in statements if any(a.startswith("ssm:") for a in as_list(s["Action"]))]
     assert [as_list(s["Action"]) for s in ssm] == [["ssm:GetParameter"]]
-    assert sub_text(ssm[0]["Resource"]).endswith(":parameter${ImmichApiKeyParameterName}")
+    assert sub_text(ssm[0]["Resource"]).endswith(f":parameter${{{parameter}}}")
+
+
+# ---------------------------------------------------------------- Immich automation
+
+
+def test_import_worker_reads_the_import_queue_and_reports_item_failures(functions: dict[str, Any]) -> None:
+    events = functions["ImmichImportWorkerFunction"]["Properties"]["Events"]
+    (sqs,) = (event["Properties"] for event in events.values() if event["Type"] == "SQS")
+    assert sqs["Queue"] == {"Fn::GetAtt": ["ImportQueue", "Arn"]}
+    assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # Retries are postponed by changing the visibility of the message, on this queue only.
+    statements = statements_of(functions["ImmichImportWorkerFunction"]["Properties"]["Policies"])
+    (postpone,) = [
+        s for s in statements if s["Effect"] == "Allow" and "sqs:ChangeMessageVisibility" in s["Action"]
+    ]
+    assert postpone["Resource"] == {"Fn::GetAtt": ["ImportQueue", "Arn"]}
+
+
+def test_imports_that_keep_failing_go_to_a_watched_dead_letter_queue(
+    resources: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    queue = resources["ImportQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ImportDeadLetterQueue", "Arn"]}
+    # Enough receives for the growing retry delays to outwait a slow preview.
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 8
+    assert queue["VisibilityTimeout"] >= 6 * functions["ImmichImportWorkerFunction"]["Properties"]["Timeout"]
+    alarm = resources["ImportDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["ImportDeadLetterQueue", "QueueName"]}}
+    ]
+    assert (alarm["MetricName"], alarm["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 0)
+
+
+def test_only_the_three_queueing_functions_may_send_imports(functions: dict[str, Any]) -> None:
+    senders = {
+        name
+        for name, function in functions.items()
+        for statement in statements_of(function["Properties"]["Policies"])
+        if statement.get("Effect") == "Allow"
+        and "sqs:SendMessage" in as_list(statement.get("Action"))
+        and statement.get("Resource") == {"Fn::GetAtt": ["ImportQueue", "Arn"]}
+    }
+    assert senders == {"ImmichWebhookFunction", "ImmichSyncFunction", "ImmichImportFunction"}
+
+
+def test_the_sync_runs_on_the_interval_parameter_and_only_when_enabled(
+    template: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    (schedule,) = functions["ImmichSyncFunction"]["Properties"]["Events"].values()
+    assert schedule["Type"] == "Schedule"
+    assert schedule["Properties"]["Schedule"] == {"Fn::Sub": "rate(${SyncIntervalMinutes} minutes)"}
+    assert schedule["Properties"]["State"] == {"Fn::If": ["ImmichSyncEnabled", "ENABLED", "DISABLED"]}
+    assert template["Conditions"]["ImmichSyncEnabled"] == {
+        "Fn::Equals": [{"Ref": "EnableImmichSync"}, "true"]
+    }
+    parameters = template["Parameters"]
+    assert parameters["EnableImmichSync"]["Default"] == "false"
+    # "rate(1 minutes)" is refused by EventBridge: the interval never comes down to 1.
+    assert parameters["SyncIntervalMinutes"]["MinValue"] >= 2
+    statements = list(statements_of(functions["ImmichSyncFunction"]["Properties"]["Policies"]))
+    (cursor,) = [s for s in statements if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
+    assert set(cursor["Action"]) == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    assert cursor["Resource"] == {"Fn::GetAtt": ["ImmichSyncStateTable", "Arn"]}
 
 
 def test_endpoint_resources_exist_only_when_an_image_is_given(resources: dict[str, Any]) -> None:
@@ -790,12 +904,12 @@ def test_expanded_roles_attach_only_the_managed_policies_sam_must(expanded: dict
         role = expanded["Resources"][f"{function}Role"]
         managed = {arn.rsplit("/", 1)[-1] for arn in role["Properties"].get("ManagedPolicyArns", [])}
         expected = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
-        if function == "DepthProcessorFunction":
+        if function in SQS_SOURCES:
             expected.add("AWSLambdaSQSQueueExecutionRole")
             denies = [s for s in _role_statements(role) if s["Effect"] == "Deny"]
             assert any(
                 {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= set(as_list(deny["Action"]))
-                and deny["NotResource"] == {"Fn::GetAtt": ["ProcessingQueue", "Arn"]}
+                and deny["NotResource"] == {"Fn::GetAtt": [SQS_SOURCES[function], "Arn"]}
                 for deny in denies
             )
         assert managed == expected, function
