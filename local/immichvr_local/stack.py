@@ -103,6 +103,9 @@ class LocalStack:
         self._create_queues()
         self._create_tables()
         self._create_buckets()
+        self._create_topics()
+        self._apply_queue_policies()
+        self._create_subscriptions()
 
     def resolver(self) -> Resolver:
         return Resolver(self.refs, self.attributes, self.template.document.get("Conditions", {}))
@@ -167,6 +170,52 @@ class LocalStack:
                 )
             self.refs[logical_id] = name
             self.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+
+    def _wanted(self, body: dict[str, Any]) -> bool:
+        """Whether a resource exists with the parameters given: its Condition holds, or it has none."""
+        return "Condition" not in body or self.resolver().condition(body["Condition"])
+
+    def _create_topics(self) -> None:
+        sns = self.client("sns")
+        for logical_id, body in self.template.of_type("AWS::SNS::Topic").items():
+            if not self._wanted(body):
+                continue
+            name = self._physical_name(logical_id)
+            arn = sns.create_topic(Name=name)["TopicArn"]
+            self.refs[logical_id] = arn  # Ref of a topic is its ARN
+            self.attributes[(logical_id, "TopicArn")] = arn
+            self.attributes[(logical_id, "TopicName")] = name
+
+    def _apply_queue_policies(self) -> None:
+        sqs = self.client("sqs")
+        for body in self.template.of_type("AWS::SQS::QueuePolicy").values():
+            if not self._wanted(body):
+                continue
+            props = self.resolver().resolve(body["Properties"])
+            for url in props["Queues"]:
+                policy = json.dumps(props["PolicyDocument"])
+                sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+
+    def _create_subscriptions(self) -> None:
+        """SNS to SQS (and other) subscriptions, delivered by the embedded AWS as SNS would."""
+        sns = self.client("sns")
+        for logical_id, body in self.template.of_type("AWS::SNS::Subscription").items():
+            if not self._wanted(body):
+                continue
+            props = self.resolver().resolve(body["Properties"])
+            attributes = {
+                name: json.dumps(props[name]) if isinstance(props[name], dict) else str(props[name]).lower()
+                for name in ("RawMessageDelivery", "FilterPolicy", "RedrivePolicy")
+                if name in props
+            }
+            arn = sns.subscribe(
+                TopicArn=props["TopicArn"],
+                Protocol=props["Protocol"],
+                Endpoint=props["Endpoint"],
+                Attributes=attributes,
+                ReturnSubscriptionArn=True,
+            )["SubscriptionArn"]
+            self.refs[logical_id] = arn
 
     def queue_url_for_arn(self, arn: str) -> str:
         for (logical_id, attribute), value in self.attributes.items():
