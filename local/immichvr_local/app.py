@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
 from immichvr_local.functions import FunctionPool
 from immichvr_local.gateway import Gateway
@@ -16,6 +17,9 @@ from immichvr_local.runtime import RuntimeInfo
 from immichvr_local.stack import LocalStack
 from immichvr_local.template import Template
 from immichvr_local.worker import QueueWorker, s3_event
+
+if TYPE_CHECKING:
+    from immichvr_local.async_endpoint import LocalAsyncEndpoint
 
 # What the local system sets on top of the template's own function environment.
 LOCAL_DEFAULTS = {
@@ -33,6 +37,7 @@ PASSED_THROUGH = (
     "MAX_DOWNLOAD_BYTES",
     "MAX_INLINE_RESPONSE_BYTES",
     "POWERTOOLS_LOG_LEVEL",
+    "INFERENCE_MODE",
 )
 
 
@@ -47,6 +52,7 @@ class LocalSystem:
     stack: LocalStack | None = None
     server: ThreadingHTTPServer | None = None
     workers: list[QueueWorker] = field(default_factory=list)
+    async_endpoint: LocalAsyncEndpoint | None = None
 
     @property
     def api_url(self) -> str:
@@ -55,7 +61,11 @@ class LocalSystem:
     def start(self) -> LocalSystem:
         overrides = {name: os.environ[name] for name in PASSED_THROUGH if os.environ.get(name)}
         template = Template.load()
-        self.stack = LocalStack.start(template, port=self.aws_port)
+        parameters: dict[str, str] = {}
+        if os.environ.get("INFERENCE_MODE"):
+            # The template's InferenceMode: the functions' INFERENCE_MODE and the async resources follow it.
+            parameters["InferenceMode"] = os.environ["INFERENCE_MODE"]
+        self.stack = LocalStack.start(template, port=self.aws_port, parameters=parameters)
         os.environ.update(self.stack.function_environment() | LOCAL_DEFAULTS | overrides)
         # The shared package reads its settings once; it must see the environment just set.
         from immichvr_depth.aws import reset_clients
@@ -64,6 +74,7 @@ class LocalSystem:
         get_settings.cache_clear()
         reset_clients()
         self._load_depth_backend()
+        self._start_async_endpoint()
 
         pools = {
             spec.logical_id: FunctionPool(spec, self.instances_per_function) for spec in template.functions()
@@ -101,6 +112,23 @@ class LocalSystem:
         backend_from_settings()
         logger.info("depth model ready", model=model, seconds=round(time.perf_counter() - started, 1))
 
+    def _start_async_endpoint(self) -> None:
+        """In async mode with the local backend, the emulated asynchronous endpoint answers the
+        processor's submissions through the embedded AWS (S3, SNS, the completion queue)."""
+        from immichvr_depth.depth_backends import local_engine, use_local_async_endpoint
+        from immichvr_depth.settings import get_settings
+
+        # Imported here, like the shared package everywhere in this module: after the environment is set.
+        from immichvr_local.async_endpoint import LocalAsyncEndpoint
+
+        assert self.stack is not None
+        settings = get_settings()
+        if settings.inference_mode != "async" or settings.depth_backend != "local":
+            return
+        self.async_endpoint = LocalAsyncEndpoint.from_stack(self.stack, local_engine)
+        use_local_async_endpoint(self.async_endpoint)
+        logger.info("asynchronous inference: emulated endpoint answers through SNS and the completion queue")
+
     def _queue_workers(self, template: Template, pools: dict[str, FunctionPool]) -> list[QueueWorker]:
         assert self.stack is not None
         stack, resolver = self.stack, self.stack.resolver()
@@ -135,6 +163,11 @@ class LocalSystem:
         return workers
 
     def stop(self) -> None:
+        if self.async_endpoint is not None:
+            from immichvr_depth.depth_backends import use_local_async_endpoint
+
+            use_local_async_endpoint(None)
+            self.async_endpoint.close()
         for worker in self.workers:
             worker.stop()
         if self.server is not None:
