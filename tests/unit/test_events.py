@@ -13,10 +13,17 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, S3Event, SQSEvent
+from aws_lambda_powertools.utilities.data_classes import (
+    APIGatewayProxyEvent,
+    EventBridgeEvent,
+    S3Event,
+    SQSEvent,
+)
 from cfnlint.decode import decode_str
 
 from immichvr_depth import keys
+from immichvr_depth.immich_webhook import IMPORT_TRIGGER, SECRET_HEADER, WebhookAsset, read_payload
+from immichvr_depth.import_queue import ImportMessage
 from immichvr_depth.messages import ProcessingMessage
 from immichvr_depth.versions import VersionType
 
@@ -31,9 +38,17 @@ API_EVENTS = {
     "depth_get.json": ("GET", "/api/media/{id}/depth"),
     "depth_info.json": ("GET", "/api/media/{id}/depth/info"),
     "upload_presign.json": ("POST", "/api/media/uploads"),
+    "immich_album_import.json": ("POST", "/api/immich/import/album/{albumId}"),
+    "immich_webhook.json": ("POST", "/api/immich/webhook"),
 }
-SQS_EVENTS = {"depth_processor_sqs.json": "DepthProcessorFunction"}
+# Routes Immich calls with its shared secret instead of an API key.
+KEYLESS_API_EVENTS = {"immich_webhook.json"}
+SQS_EVENTS = {
+    "depth_processor_sqs.json": "DepthProcessorFunction",
+    "immich_import_worker_sqs.json": "ImmichImportWorkerFunction",
+}
 S3_EVENTS = {"upload_ingest_s3.json": "UploadIngestFunction"}
+SCHEDULE_EVENTS = {"immich_sync_schedule.json": "ImmichSyncFunction"}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -67,7 +82,7 @@ def event_types_by_function(functions: dict[str, Any]) -> dict[str, set[str]]:
 
 def test_every_event_file_is_specified_here() -> None:
     on_disk = {path.name for path in EVENTS.glob("*.json")}
-    assert on_disk == set(API_EVENTS) | set(SQS_EVENTS) | set(S3_EVENTS)
+    assert on_disk == set(API_EVENTS) | set(SQS_EVENTS) | set(S3_EVENTS) | set(SCHEDULE_EVENTS)
 
 
 def test_every_function_has_a_sample_event(template_functions: dict[str, Any]) -> None:
@@ -78,12 +93,16 @@ def test_every_function_has_a_sample_event(template_functions: dict[str, Any]) -
         if event["Type"] == "Api"
     }
     covered = (
-        {routes[route] for route in API_EVENTS.values()} | set(SQS_EVENTS.values()) | set(S3_EVENTS.values())
+        {routes[route] for route in API_EVENTS.values()}
+        | set(SQS_EVENTS.values())
+        | set(S3_EVENTS.values())
+        | set(SCHEDULE_EVENTS.values())
     )
     assert covered == set(template_functions)
     types = event_types_by_function(template_functions)
     assert all("SQS" in types[fn] for fn in SQS_EVENTS.values())
     assert all("S3" in types[fn] for fn in S3_EVENTS.values())
+    assert all("Schedule" in types[fn] for fn in SCHEDULE_EVENTS.values())
 
 
 # ---------------------------------------------------------------- API Gateway (REST, proxy)
@@ -109,7 +128,11 @@ def test_api_event_is_a_rest_proxy_event_for_a_declared_route(
     assert event.request_context.stage == "v1"
     assert event.request_context.path == f"/v1{event.path}"
     assert event.request_context.request_id
-    assert event.headers.get("x-api-key"), "the API requires a key"
+    if name in KEYLESS_API_EVENTS:
+        assert event.headers.get("x-api-key") is None
+        assert event.headers.get(SECRET_HEADER), "Immich sends its shared secret instead"
+    else:
+        assert event.headers.get("x-api-key"), "the API requires a key"
     assert event.request_context.identity.api_key == event.headers.get("x-api-key")
 
 
@@ -141,6 +164,38 @@ def test_upload_presign_body_names_the_file_its_type_and_size() -> None:
 
 
 # ---------------------------------------------------------------- SQS
+
+
+def test_webhook_event_carries_immichs_asset_create_payload_as_json() -> None:
+    event = APIGatewayProxyEvent(load("immich_webhook.json"))
+    assert event.headers.get("content-type") == "application/json"
+    asset = read_payload(event.json_body)
+    assert isinstance(asset, WebhookAsset)
+    assert (asset.type, asset.trigger) == ("IMAGE", IMPORT_TRIGGER)
+    assert is_uuid(asset.id)
+
+
+def test_import_worker_event_is_a_batch_of_import_messages() -> None:
+    records = list(SQSEvent(load("immich_import_worker_sqs.json")).records)
+    assert len(records) >= 2, "a batch, so partial failure reporting can be tried"
+    for record in records:
+        message = ImportMessage.from_json(record.body)
+        assert is_uuid(message.asset_id)
+        assert record.event_source_arn.startswith("arn:aws:sqs:")
+        assert int(record.attributes.approximate_receive_count) >= 1
+    # A redelivery, whose receive count sets how long a retry is postponed.
+    assert max(int(record.attributes.approximate_receive_count) for record in records) > 1
+
+
+# ---------------------------------------------------------------- EventBridge schedules
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULE_EVENTS))
+def test_schedule_event_is_an_eventbridge_scheduled_event(name: str) -> None:
+    event = EventBridgeEvent(load(name))
+    assert (event.source, event.detail_type, event.detail) == ("aws.events", "Scheduled Event", {})
+    (rule,) = event.resources
+    assert rule.startswith(f"arn:aws:events:{event.region}:{event.account}:rule/")
 
 
 def test_processor_event_is_a_batch_of_processing_messages() -> None:
