@@ -25,7 +25,8 @@ METRICS = {
 
 
 def handle_record(record: SQSRecord) -> None:
-    receive_count = int(record.attributes.approximate_receive_count or 1)
+    # Lambda always sends the count; a hand-made event may not.
+    receive_count = int(record.raw_event.get("attributes", {}).get("ApproximateReceiveCount") or 1)
     logger.append_keys(message_id=record.message_id, receive_count=receive_count)
     try:
         message = ImportMessage.from_json(record.body)
