@@ -36,6 +36,7 @@ FUNCTIONS = (
     "ImmichWebhookFunction",
     "ImmichImportWorkerFunction",
     "ImmichSyncFunction",
+    "InferenceCompletionFunction",
 )
 
 # Every route the product promises, and the function that answers it.
@@ -72,8 +73,26 @@ EXPECTED_S3_ACCESS = {
     },
     "DepthProcessorFunction": {
         "s3:GetObject": {"originals/", "thumbnails/", "uploads/", "depth-maps/"},
-        "s3:PutObject": {"depth-maps/"},
+        # async mode only: the model input waits there for the endpoint
+        "s3:PutObject": {"depth-maps/", "async-inference/input/"},
         "s3:DeleteObject": {"depth-maps/"},  # the generation a regeneration replaced
+    },
+    # Reads what the endpoint answered (and the context in its input), stores the map, then removes
+    # the request's objects.
+    "InferenceCompletionFunction": {
+        "s3:GetObject": {
+            "async-inference/input/",
+            "async-inference/output/",
+            "async-inference/failures/",
+            "depth-maps/",
+        },
+        "s3:PutObject": {"depth-maps/"},
+        "s3:DeleteObject": {
+            "async-inference/input/",
+            "async-inference/output/",
+            "async-inference/failures/",
+            "depth-maps/",
+        },
     },
     "UploadIngestFunction": {
         "s3:GetObject": {"uploads/"},
@@ -132,7 +151,9 @@ FUNCTION_ENV = {
         "SAGEMAKER_ENDPOINT_NAME",
         "THUMBNAIL_INPUT_SIZE",
         "FULL_RESOLUTION_INPUT_SIZE",
+        "INFERENCE_MODE",
     },
+    "InferenceCompletionFunction": set(),
     "UploadIngestFunction": {"THUMBNAIL_LONG_SIDE"},
     "DepthEvictionFunction": {"EVICT_AFTER_DAYS"},
 }
@@ -145,7 +166,11 @@ STAR_RESOURCE_ACTIONS = {
     "cloudwatch:PutMetricData",
 }
 # Functions fed by an SQS event source, and the one queue each may poll.
-SQS_SOURCES = {"DepthProcessorFunction": "ProcessingQueue", "ImmichImportWorkerFunction": "ImportQueue"}
+SQS_SOURCES = {
+    "DepthProcessorFunction": "ProcessingQueue",
+    "ImmichImportWorkerFunction": "ImportQueue",
+    "InferenceCompletionFunction": "InferenceCompletionQueue",
+}
 # SAM policy templates whose statements are scoped to the one table they name.
 SCOPED_POLICY_TEMPLATES = {"DynamoDBCrudPolicy", "DynamoDBReadPolicy"}
 
@@ -173,9 +198,12 @@ def sub_text(value: Any) -> str:
 
 
 def statements_of(policies: list[Any]) -> Iterator[dict[str, Any]]:
+    """Every inline statement; one that exists only under a condition (!If [C, statement, NoValue])
+    is checked as written."""
     for policy in policies:
         if isinstance(policy, dict) and "Statement" in policy:
-            yield from policy["Statement"]
+            for statement in policy["Statement"]:
+                yield statement["Fn::If"][1] if "Fn::If" in statement else statement
 
 
 def sam_cli_env() -> dict[str, str]:
@@ -640,7 +668,15 @@ def test_s3_access_is_scoped_to_key_prefixes(functions: dict[str, Any]) -> None:
 
 
 def test_key_prefixes_in_policies_are_the_layers_key_scheme() -> None:
-    scheme = {keys.UPLOADS_PREFIX, keys.ORIGINALS_PREFIX, keys.THUMBNAILS_PREFIX, keys.DEPTH_MAPS_PREFIX}
+    scheme = {
+        keys.UPLOADS_PREFIX,
+        keys.ORIGINALS_PREFIX,
+        keys.THUMBNAILS_PREFIX,
+        keys.DEPTH_MAPS_PREFIX,
+        keys.ASYNC_INPUT_PREFIX,
+        keys.ASYNC_OUTPUT_PREFIX,
+        keys.ASYNC_FAILURES_PREFIX,
+    }
     used = {
         prefix
         for access in EXPECTED_S3_ACCESS.values()
@@ -922,3 +958,185 @@ def _role_statements(role: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 yield statement["Fn::If"][1]
             else:
                 yield statement
+
+
+# ---------------------------------------------------------------- asynchronous inference (scale to zero)
+
+ASYNC_ONLY = (
+    "DepthEndpointScalableTarget",
+    "DepthEndpointBacklogScalingPolicy",
+    "DepthEndpointWakeFromZeroPolicy",
+    "DepthEndpointBacklogWithoutCapacityAlarm",
+)
+
+
+def _if(value: Any, condition: str) -> Any:
+    """The value an !If gives when `condition` holds; asserts the !If tests that condition and gives
+    nothing otherwise."""
+    name, when_true, when_false = value["Fn::If"]
+    assert name == condition
+    assert when_false == {"Ref": "AWS::NoValue"}
+    return when_true
+
+
+def test_inference_mode_defaults_to_realtime_and_conditions_the_async_resources(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    mode = template["Parameters"]["InferenceMode"]
+    assert (mode["Default"], mode["AllowedValues"]) == ("realtime", ["realtime", "async"])
+    assert template["Conditions"]["AsyncInference"] == {"Fn::Equals": [{"Ref": "InferenceMode"}, "async"]}
+    assert template["Conditions"]["CreateAsyncEndpoint"] == {
+        "Fn::And": [{"Condition": "CreateEndpoint"}, {"Condition": "AsyncInference"}]
+    }
+    for name in ASYNC_ONLY:
+        assert resources[name]["Condition"] == "CreateAsyncEndpoint", name
+    # Realtime stays as it was: one instance from the start, no async configuration.
+    config = resources["DepthEndpointConfig"]["Properties"]
+    (variant,) = config["ProductionVariants"]
+    assert variant["InitialInstanceCount"] == 1
+    _if(config["AsyncInferenceConfig"], "AsyncInference")
+
+
+def test_async_endpoint_writes_under_the_async_prefixes_and_notifies_both_topics(
+    resources: dict[str, Any],
+) -> None:
+    config = _if(resources["DepthEndpointConfig"]["Properties"]["AsyncInferenceConfig"], "AsyncInference")
+    output = config["OutputConfig"]
+    bucket = "s3://${BucketNamePrefix}-${AWS::AccountId}-${AWS::Region}/"
+    assert sub_text(output["S3OutputPath"]) == bucket + keys.ASYNC_OUTPUT_PREFIX
+    assert sub_text(output["S3FailurePath"]) == bucket + keys.ASYNC_FAILURES_PREFIX
+    assert output["NotificationConfig"] == {
+        "SuccessTopic": {"Ref": "AsyncInferenceSuccessTopic"},
+        "ErrorTopic": {"Ref": "AsyncInferenceErrorTopic"},
+    }
+    assert config["ClientConfig"]["MaxConcurrentInvocationsPerInstance"] == {
+        "Ref": "AsyncMaxConcurrentInvocationsPerInstance"
+    }
+
+
+def test_async_endpoint_scales_between_zero_and_the_maximum(resources: dict[str, Any]) -> None:
+    target = resources["DepthEndpointScalableTarget"]["Properties"]
+    assert target["MinCapacity"] == 0
+    assert target["MaxCapacity"] == {"Ref": "AsyncMaxInstanceCount"}
+    assert target["ServiceNamespace"] == "sagemaker"
+    assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert sub_text(target["ResourceId"]) == "endpoint/${DepthEndpoint.EndpointName}/variant/AllTraffic"
+
+    tracking = resources["DepthEndpointBacklogScalingPolicy"]["Properties"]
+    assert tracking["PolicyType"] == "TargetTrackingScaling"
+    assert tracking["ScalingTargetId"] == {"Ref": "DepthEndpointScalableTarget"}
+    metric = tracking["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]
+    assert (metric["Namespace"], metric["MetricName"]) == (
+        "AWS/SageMaker",
+        "ApproximateBacklogSizePerInstance",
+    )
+    assert metric["Dimensions"] == [
+        {"Name": "EndpointName", "Value": {"Fn::GetAtt": ["DepthEndpoint", "EndpointName"]}}
+    ]
+
+
+def test_a_backlog_without_capacity_wakes_the_endpoint_from_zero(resources: dict[str, Any]) -> None:
+    alarm = resources["DepthEndpointBacklogWithoutCapacityAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SageMaker", "HasBacklogWithoutCapacity")
+    assert alarm["Dimensions"] == [
+        {"Name": "EndpointName", "Value": {"Fn::GetAtt": ["DepthEndpoint", "EndpointName"]}}
+    ]
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1)
+    assert alarm["AlarmActions"] == [{"Ref": "DepthEndpointWakeFromZeroPolicy"}]
+    step = resources["DepthEndpointWakeFromZeroPolicy"]["Properties"]
+    assert step["PolicyType"] == "StepScaling"
+    assert step["ScalingTargetId"] == {"Ref": "DepthEndpointScalableTarget"}
+    config = step["StepScalingPolicyConfiguration"]
+    assert config["AdjustmentType"] == "ChangeInCapacity"
+    assert config["StepAdjustments"] == [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]
+
+
+def test_notifications_reach_the_completion_queue_raw_and_only_from_the_two_topics(
+    resources: dict[str, Any],
+) -> None:
+    topics = [{"Ref": "AsyncInferenceSuccessTopic"}, {"Ref": "AsyncInferenceErrorTopic"}]
+    subscriptions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
+    assert sorted(json.dumps(s["TopicArn"]) for s in subscriptions) == sorted(json.dumps(t) for t in topics)
+    for subscription in subscriptions:
+        assert subscription["Protocol"] == "sqs"
+        assert subscription["Endpoint"] == {"Fn::GetAtt": ["InferenceCompletionQueue", "Arn"]}
+        assert subscription["RawMessageDelivery"] is True
+    policy = resources["InferenceCompletionQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "InferenceCompletionQueue"}]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": topics}}
+    queue = resources["InferenceCompletionQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["InferenceCompletionDeadLetterQueue", "Arn"]
+    }
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert any(
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["InferenceCompletionDeadLetterQueue", "QueueName"]}}
+        in alarm["Dimensions"]
+        for alarm in alarms
+    )
+
+
+def test_completion_function_reads_the_completion_queue_reporting_item_failures(
+    functions: dict[str, Any],
+) -> None:
+    events = functions["InferenceCompletionFunction"]["Properties"]["Events"]
+    (sqs,) = (event["Properties"] for event in events.values() if event["Type"] == "SQS")
+    assert sqs["Queue"] == {"Fn::GetAtt": ["InferenceCompletionQueue", "Arn"]}
+    assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    statements = list(statements_of(functions["InferenceCompletionFunction"]["Properties"]["Policies"]))
+    (send,) = [s for s in statements if "sqs:SendMessage" in as_list(s["Action"])]
+    assert send["Resource"] == {"Fn::GetAtt": ["ProcessingQueue", "Arn"]}  # requeues a transient failure
+
+
+def test_processor_may_submit_asynchronously_only_in_async_mode(functions: dict[str, Any]) -> None:
+    raw = functions["DepthProcessorFunction"]["Properties"]["Policies"]
+    conditional = [s for p in raw if "Statement" in p for s in p["Statement"] if "Fn::If" in s]
+    granted = {_if(s, "AsyncInference")["Sid"]: _if(s, "AsyncInference") for s in conditional}
+    assert set(granted) == {"SubmitToAsyncEndpoint", "StageAsyncInputs"}
+    submit = granted["SubmitToAsyncEndpoint"]
+    assert submit["Action"] == ["sagemaker:InvokeEndpointAsync"]
+    condition, created, existing = submit["Resource"]["Fn::If"]
+    assert (condition, created) == ("CreateEndpoint", {"Ref": "DepthEndpoint"})
+    assert sub_text(existing).endswith(":endpoint/${ExistingEndpointName}")
+    assert sub_text(granted["StageAsyncInputs"]["Resource"]).endswith("/" + keys.ASYNC_INPUT_PREFIX + "*")
+
+
+def test_sagemaker_may_read_inputs_write_results_and_notify_only_in_async_mode(
+    resources: dict[str, Any],
+) -> None:
+    (policy,) = resources["SageMakerExecutionRole"]["Properties"]["Policies"]
+    conditional = [s for s in policy["PolicyDocument"]["Statement"] if "Fn::If" in s]
+    granted = {
+        statement["Sid"]: statement
+        for statement in (s["Fn::If"][1] for s in conditional if s["Fn::If"][0] == "AsyncInference")
+    }
+    assert {sid: as_list(s["Action"]) for sid, s in granted.items()} == {
+        "ReadAsyncInputs": ["s3:GetObject"],
+        "WriteAsyncResults": ["s3:PutObject", "s3:AbortMultipartUpload"],
+        "PublishAsyncNotifications": ["sns:Publish"],
+    }
+    assert sub_text(granted["ReadAsyncInputs"]["Resource"]).endswith("/" + keys.ASYNC_INPUT_PREFIX + "*")
+    assert {sub_text(r).rsplit("/", 2)[-2] + "/" for r in granted["WriteAsyncResults"]["Resource"]} == {
+        "output/",
+        "failures/",
+    }
+    assert granted["PublishAsyncNotifications"]["Resource"] == [
+        {"Ref": "AsyncInferenceSuccessTopic"},
+        {"Ref": "AsyncInferenceErrorTopic"},
+    ]
+
+
+def test_no_async_key_can_trigger_the_upload_ingest() -> None:
+    for prefix in (keys.ASYNC_INPUT_PREFIX, keys.ASYNC_OUTPUT_PREFIX, keys.ASYNC_FAILURES_PREFIX):
+        assert not prefix.startswith(keys.UPLOADS_PREFIX), prefix
+    assert not keys.async_input_key("x", keys.VersionType.THUMBNAIL, "t").startswith(keys.UPLOADS_PREFIX)
+
+
+def test_leftover_async_objects_expire(resources: dict[str, Any]) -> None:
+    rules = resources["MediaBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (rule,) = [r for r in rules if r.get("Prefix") == keys.ASYNC_INFERENCE_PREFIX]
+    assert rule["Status"] == "Enabled"
+    assert 1 <= rule["ExpirationInDays"] <= 30
