@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.data_classes import (
 from cfnlint.decode import decode_str
 
 from immichvr_depth import keys
+from immichvr_depth.async_inference import Notification, parse_inference_id, parse_s3_uri
 from immichvr_depth.immich_webhook import IMPORT_TRIGGER, SECRET_HEADER, WebhookAsset, read_payload
 from immichvr_depth.import_queue import ImportMessage
 from immichvr_depth.messages import ProcessingMessage
@@ -46,6 +47,7 @@ KEYLESS_API_EVENTS = {"immich_webhook.json"}
 SQS_EVENTS = {
     "depth_processor_sqs.json": "DepthProcessorFunction",
     "immich_import_worker_sqs.json": "ImmichImportWorkerFunction",
+    "inference_completion_sqs.json": "InferenceCompletionFunction",
 }
 S3_EVENTS = {"upload_ingest_s3.json": "UploadIngestFunction"}
 SCHEDULE_EVENTS = {"immich_sync_schedule.json": "ImmichSyncFunction"}
@@ -185,6 +187,28 @@ def test_import_worker_event_is_a_batch_of_import_messages() -> None:
         assert int(record.attributes.approximate_receive_count) >= 1
     # A redelivery, whose receive count sets how long a retry is postponed.
     assert max(int(record.attributes.approximate_receive_count) for record in records) > 1
+
+
+def test_completion_event_carries_sagemakers_notifications_raw() -> None:
+    records = list(SQSEvent(load("inference_completion_sqs.json")).records)
+    notifications = [Notification.from_json(record.body) for record in records]
+    assert [n.status for n in notifications] == ["Completed", "Failed"], "one success, one error"
+    for record, notification in zip(records, notifications, strict=True):
+        # Raw delivery: the body is the notification itself, not an SNS envelope.
+        assert "Type" not in json.loads(record.body)
+        named = parse_inference_id(notification.inference_id)
+        assert named is not None
+        assert is_uuid(named[0])
+        _, input_key = parse_s3_uri(notification.input_location)
+        assert input_key.startswith(f"{keys.ASYNC_INPUT_PREFIX}{named[0]}/{named[1].value}-")
+        assert notification.latency_ms is not None
+        assert notification.latency_ms > 0
+    success, failure = notifications
+    assert success.output_location is not None
+    assert parse_s3_uri(success.output_location)[1].startswith(keys.ASYNC_OUTPUT_PREFIX)
+    assert failure.failure_location is not None
+    assert parse_s3_uri(failure.failure_location)[1].startswith(keys.ASYNC_FAILURES_PREFIX)
+    assert failure.model_status == 400
 
 
 # ---------------------------------------------------------------- EventBridge schedules
