@@ -1,4 +1,5 @@
-"""POST /api/immich/import/{assetId}: bring one Immich photo in and queue it for depth."""
+"""POST /api/immich/import/{assetId}: bring one Immich photo in and queue it for depth;
+POST /api/immich/import/album/{albumId}: queue the import of every photo of an album."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from immichvr_depth.api import ERROR_RESPONSES, build_resolver, json_response, require_uuid
 from immichvr_depth.credentials import immich_api_key
 from immichvr_depth.immich import ImmichClient
+from immichvr_depth.immich_sync import queue_album_import
 from immichvr_depth.importer import import_asset
 from immichvr_depth.observability import logger
 from immichvr_depth.settings import get_settings
@@ -56,6 +58,37 @@ def import_immich_asset(assetId: str) -> Response[Any]:  # noqa: N803 - the rout
         return json_response(HTTPStatus.OK, body)
     body |= {"message": "asset imported and queued for depth processing", "alreadyImported": False}
     return json_response(HTTPStatus.ACCEPTED, body)
+
+
+@app.post(
+    "/api/immich/import/album/<albumId>",
+    summary="Queue the import of every photo of an Immich album",
+    status_code=202,
+    responses={
+        202: {"description": "one import queued per image of the album: {albumId, albumName, queued}"},
+        **ERROR_RESPONSES,
+        404: {"description": "no such album, or the Immich key may not see it"},
+        502: {"description": "Immich refused our key or lacks a permission (named)"},
+        504: {"description": "Immich unreachable or too slow"},
+    },
+    tags=["immich"],
+)
+def import_immich_album(albumId: str) -> Response[Any]:  # noqa: N803 - the route's own parameter name
+    album_id = require_uuid(albumId, "albumId")
+    logger.append_keys(immich_album_id=album_id)
+    settings = get_settings()
+    with ImmichClient.from_settings(settings, immich_api_key(settings)) as client:
+        result = queue_album_import(album_id, client)
+    return json_response(
+        HTTPStatus.ACCEPTED,
+        {
+            "success": True,
+            "albumId": result.album.id,
+            "albumName": result.album.name,
+            "queued": result.queued,
+            "message": f"{result.queued} photo(s) of the album queued for import",
+        },
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
