@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 import time
@@ -14,6 +15,7 @@ from immichvr_local.functions import FunctionPool
 from immichvr_local.gateway import Gateway
 from immichvr_local.logs import logger
 from immichvr_local.runtime import RuntimeInfo
+from immichvr_local.scheduler import Scheduler, schedules
 from immichvr_local.stack import LocalStack
 from immichvr_local.template import Template
 from immichvr_local.worker import QueueWorker, s3_event
@@ -37,8 +39,19 @@ PASSED_THROUGH = (
     "MAX_DOWNLOAD_BYTES",
     "MAX_INLINE_RESPONSE_BYTES",
     "POWERTOOLS_LOG_LEVEL",
+    "IMPORT_RETRY_BASE_DELAY_S",
     "INFERENCE_MODE",
 )
+# Template parameters for the local stack, e.g. "EnableImmichSync=true SyncIntervalMinutes=5".
+PARAMETERS_VARIABLE = "IMMICHVR_LOCAL_PARAMETERS"
+
+
+def local_parameters(text: str) -> dict[str, str]:
+    """``Name=value`` pairs separated by spaces or commas; a pair without ``=`` is an error."""
+    pairs = [part for part in re.split(r"[\s,]+", text.strip()) if part]
+    if any("=" not in pair for pair in pairs):
+        raise ValueError(f"{PARAMETERS_VARIABLE} takes Name=value pairs, got {text!r}")
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 @dataclass
@@ -52,6 +65,11 @@ class LocalSystem:
     stack: LocalStack | None = None
     server: ThreadingHTTPServer | None = None
     workers: list[QueueWorker] = field(default_factory=list)
+    # The secret Immich's Trigger Webhook action must send (header X-Immich-Webhook-Secret).
+    webhook_secret: str = field(
+        default_factory=lambda: os.environ.get("IMMICH_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
+    )
+    scheduler: Scheduler | None = None
     async_endpoint: LocalAsyncEndpoint | None = None
 
     @property
@@ -61,11 +79,12 @@ class LocalSystem:
     def start(self) -> LocalSystem:
         overrides = {name: os.environ[name] for name in PASSED_THROUGH if os.environ.get(name)}
         template = Template.load()
-        parameters: dict[str, str] = {}
+        parameters = local_parameters(os.environ.get(PARAMETERS_VARIABLE, ""))
         if os.environ.get("INFERENCE_MODE"):
             # The template's InferenceMode: the functions' INFERENCE_MODE and the async resources follow it.
-            parameters["InferenceMode"] = os.environ["INFERENCE_MODE"]
+            parameters.setdefault("InferenceMode", os.environ["INFERENCE_MODE"])
         self.stack = LocalStack.start(template, port=self.aws_port, parameters=parameters)
+        overrides["IMMICH_WEBHOOK_SECRET"] = self.webhook_secret
         os.environ.update(self.stack.function_environment() | LOCAL_DEFAULTS | overrides)
         # The shared package reads its settings once; it must see the environment just set.
         from immichvr_depth.aws import reset_clients
@@ -79,13 +98,16 @@ class LocalSystem:
         pools = {
             spec.logical_id: FunctionPool(spec, self.instances_per_function) for spec in template.functions()
         }
-        self.server = Gateway(template.routes(), pools, self.api_key).serve(self.host, self.port)
+        self.scheduler = Scheduler(schedules(template, self.stack.resolver()), pools)
+        gateway = Gateway(template.routes(), pools, self.api_key, self.scheduler.handle_local_request)
+        self.server = gateway.serve(self.host, self.port)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True).start()
         if self.start_workers:
             self.workers = self._queue_workers(template, pools)
             for worker in self.workers:
                 worker.start()
+            self.scheduler.start()
         return self
 
     def runtime_info(self) -> RuntimeInfo:
@@ -168,6 +190,8 @@ class LocalSystem:
 
             use_local_async_endpoint(None)
             self.async_endpoint.close()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         for worker in self.workers:
             worker.stop()
         if self.server is not None:

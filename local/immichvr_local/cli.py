@@ -3,6 +3,7 @@
 immichvr-local [serve] [--port PORT]   run the stack (the default command)
 immichvr-local demo [--out DIR]        upload sample photos to it and download their depth maps
 immichvr-local import ASSET_ID...      the same for photos in the Immich the stack was given
+immichvr-local schedule [LOGICAL_ID]   run a scheduled function of the running stack now (no id: list them)
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from immichvr_local.runtime import RuntimeInfo, runtime_file
 if TYPE_CHECKING:
     from immichvr_local.app import LocalSystem
 
-COMMANDS = ("serve", "demo", "import")
+COMMANDS = ("serve", "demo", "import", "schedule")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="immichvr-local", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,demo,import}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{serve,demo,import,schedule}")
 
     serve = commands.add_parser("serve", help="run the stack (the default when no command is given)")
     serve.add_argument("--host", default="127.0.0.1")
@@ -38,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("LOCAL_AWS_PORT", "0")),
         help="port of the embedded AWS (moto server); 0 picks a free one",
     )
+
+    schedule = commands.add_parser(
+        "schedule", help="run a function's Schedule event now on the running stack (no id: list them)"
+    )
+    schedule.add_argument("logical_id", nargs="?", metavar="LOGICAL_ID", help="e.g. ImmichSyncFunction")
 
     for name, summary in (
         ("demo", "upload sample photos, follow them, download every depth map with a preview"),
@@ -84,6 +90,8 @@ def serve(args: argparse.Namespace) -> int:
         f"  API            {system.api_url}  (send header x-api-key: {system.api_key})\n"
         f"  embedded AWS   {system.stack.endpoint_url}  (bucket {os.environ.get('MEDIA_BUCKET')})\n"
         f"  Immich         {os.environ.get('IMMICH_URL') or 'not set (IMMICH_URL)'}\n"
+        f"  Immich webhook {system.api_url}/api/immich/webhook  "
+        f"(header X-Immich-Webhook-Secret: {system.webhook_secret})\n"
         f"  depth backend  {os.environ.get('DEPTH_BACKEND')} "
         f"({os.environ.get('DEPTH_MODEL') or 'depth-anything/Depth-Anything-V2-Small-hf'})\n"
         f"  settings       {settings}\n"
@@ -103,6 +111,28 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_schedule(logical_id: str | None) -> int:
+    """Ask the running stack to run a scheduled function now (or list its schedules); print the answer."""
+    import json
+
+    import requests
+
+    info = RuntimeInfo.read(runtime_file())
+    if info is None:
+        print("immichvr-local: no running stack found (start one with `make run`)", file=sys.stderr)
+        return 1
+    url = f"{info.api_url}/_local/schedules" + (f"/{logical_id}" if logical_id else "")
+    try:
+        answer = requests.request(
+            "POST" if logical_id else "GET", url, headers={"x-api-key": info.api_key}, timeout=900
+        )
+    except requests.RequestException as error:
+        print(f"immichvr-local: the stack at {info.api_url} did not answer: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer.json(), indent=2))
+    return 0 if answer.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     # `immichvr-local --port 3000` (no command) keeps meaning `serve`.
@@ -111,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(arguments)
     if args.command == "serve":
         return serve(args)
+    if args.command == "schedule":
+        return run_schedule(args.logical_id)
     from immichvr_local import demo
 
     if args.command == "demo":

@@ -7,7 +7,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +19,9 @@ from immichvr_local.logs import logger
 from immichvr_local.template import Route
 
 STAGE = "v1"
+# Routes of the local runner itself (e.g. running a schedule now); never part of the deployed API.
+LOCAL_PREFIX = "/_local/"
+LocalHandler = Callable[[str, str], tuple[int, dict[str, Any]]]
 _TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
 
@@ -70,10 +73,25 @@ def build_event(
 
 
 class Gateway:
-    def __init__(self, routes: list[Route], pools: Mapping[str, FunctionPool], api_key: str) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        pools: Mapping[str, FunctionPool],
+        api_key: str,
+        local_handler: LocalHandler | None = None,
+    ) -> None:
         self.routes = routes
         self.pools = pools
         self.api_key = api_key
+        self.local_handler = local_handler
+
+    def local_request(self, method: str, path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """A local-only route (``/_local/...``): always behind the API key."""
+        if not self._presented_key_matches(headers):
+            return HTTPStatus.FORBIDDEN, {"message": "Forbidden: a valid x-api-key header is required"}
+        if self.local_handler is None:
+            return HTTPStatus.NOT_FOUND, {"message": f"no route for {method} {path}"}
+        return self.local_handler(method, path.removeprefix(LOCAL_PREFIX))
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -87,6 +105,9 @@ class Gateway:
         # CORS preflight never carries the key, as API Gateway allows.
         if method == "OPTIONS" or not route.api_key_required:
             return True
+        return self._presented_key_matches(headers)
+
+    def _presented_key_matches(self, headers: Mapping[str, str]) -> bool:
         # Header names are case-insensitive, as API Gateway reads them.
         presented = next((value for name, value in headers.items() if name.lower() == "x-api-key"), "")
         return hmac.compare_digest(presented.encode(), self.api_key.encode())
@@ -131,7 +152,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         headers = {key: value for key, value in self.headers.items()}
         found = self.owner.match(self.command, path)
-        if found is None:
+        if path.startswith(LOCAL_PREFIX):
+            self._reply_json(*self.owner.local_request(self.command, path, headers))
+        elif found is None:
             self._reply_json(HTTPStatus.NOT_FOUND, {"message": f"no route for {self.command} {path}"})
         elif not self.owner.key_accepted(found[0], self.command, headers):
             self._reply_json(
