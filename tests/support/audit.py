@@ -83,7 +83,8 @@ def audit_stores() -> Audit:
         .paginate(Bucket=settings.media_bucket, Prefix=DEPTH_MAPS_PREFIX)
     )
     files = {entry["Key"] for page in pages for entry in page.get("Contents", [])}
-    named = {record.file_path for record in records}
+    # An evicted map keeps its record (marked) without its file until a read makes it again.
+    named = {record.file_path for record in records if record.evicted_at is None}
     versions_of: dict[str, set[str]] = {}
     for record in records:
         versions_of.setdefault(record.media_item_id, set()).add(record.version_type)

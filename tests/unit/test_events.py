@@ -41,6 +41,8 @@ API_EVENTS = {
     "upload_presign.json": ("POST", "/api/media/uploads"),
     "immich_album_import.json": ("POST", "/api/immich/import/album/{albumId}"),
     "immich_webhook.json": ("POST", "/api/immich/webhook"),
+    "depth_regenerate.json": ("POST", "/api/media/{id}/depth/regenerate"),
+    "media_delete.json": ("DELETE", "/api/media/{id}"),
 }
 # Routes Immich calls with its shared secret instead of an API key.
 KEYLESS_API_EVENTS = {"immich_webhook.json"}
@@ -50,7 +52,10 @@ SQS_EVENTS = {
     "inference_completion_sqs.json": "InferenceCompletionFunction",
 }
 S3_EVENTS = {"upload_ingest_s3.json": "UploadIngestFunction"}
-SCHEDULE_EVENTS = {"immich_sync_schedule.json": "ImmichSyncFunction"}
+SCHEDULE_EVENTS = {
+    "immich_sync_schedule.json": "ImmichSyncFunction",
+    "depth_eviction_schedule.json": "DepthEvictionFunction",
+}
 
 
 def load(name: str) -> dict[str, Any]:

@@ -21,10 +21,10 @@ from immichvr_depth.versions import VersionType, versions_to_process
 REGENERABLE_FROM = (ProcessingStatus.COMPLETED, ProcessingStatus.FAILED)
 
 _BUSY = {
-    ProcessingStatus.PENDING.value: "is still being imported",
-    ProcessingStatus.QUEUED.value: "is already queued for processing",
-    ProcessingStatus.PROCESSING.value: "is being processed right now",
-    ProcessingStatus.DELETING.value: "is being deleted",
+    ProcessingStatus.PENDING.value: "it is still being imported",
+    ProcessingStatus.QUEUED.value: "it is already queued to have its depth maps made",
+    ProcessingStatus.PROCESSING.value: "its depth maps are being made right now",
+    ProcessingStatus.DELETING.value: "it is being deleted",
 }
 
 
@@ -53,9 +53,10 @@ def _queue(item: MediaItem, versions: Sequence[VersionType]) -> Regeneration:
     try:
         media_items.transition(item, ProcessingStatus.QUEUED, only_from=REGENERABLE_FROM)
     except media_items.StatusConflict:
-        doing = _BUSY.get(item.status, f"is {item.status}")
+        doing = _BUSY.get(item.status, "it is busy")
         raise media_items.StatusConflict(
-            f"media item {item.media_item_id} {doing}; regenerate it once it is completed or failed",
+            f"media item {item.media_item_id} is {item.status}: {doing}; "
+            "regenerate it once it is completed or failed",
             mediaItemId=item.media_item_id,
             processingStatus=item.status,
         ) from None
