@@ -116,7 +116,7 @@ def test_the_worker_postpones_by_the_receive_count(
             postponed.append(request["VisibilityTimeout"])
             return real.change_message_visibility(**request)
 
-    monkeypatch.setattr(aws, "sqs", lambda: Recording())
+    monkeypatch.setattr(aws, "sqs", Recording)
     for _ in range(3):
         (message,) = receive()
         deliver([message])
