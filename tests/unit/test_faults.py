@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from PIL import Image
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import TransactWriteError
 
 from functions.depth_processor import app as processor
 from functions.immich_import import app as import_api
@@ -249,17 +249,17 @@ def test_a_throttled_depth_record_write_leaves_a_file_the_redelivery_records(
     backend: ShapedBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queued_items(2)
-    save = DepthMap.save
+    write = depth_maps._write_while_item_exists  # the record's write (a transaction with the item check)
     throttled: list[str] = []
 
-    def throttle_once(self: DepthMap, *args: Any, **kwargs: Any) -> Any:
+    def throttle_once(media_item_id: str, *args: Any) -> Any:
         if not throttled:
-            throttled.append(self.media_item_id)
-            cause = s3_error("ProvisionedThroughputExceededException", 400, "PutItem")
-            raise PutError("Failed to put item", cause=cause)
-        return save(self, *args, **kwargs)
+            throttled.append(media_item_id)
+            cause = s3_error("ProvisionedThroughputExceededException", 400, "TransactWriteItems")
+            raise TransactWriteError("Failed to write the record", cause=cause)
+        return write(media_item_id, *args)
 
-    monkeypatch.setattr(DepthMap, "save", throttle_once)
+    monkeypatch.setattr(depth_maps, "_write_while_item_exists", throttle_once)
 
     drain_queue()
 
@@ -280,23 +280,34 @@ def test_two_workers_racing_on_one_depth_record_leave_one_record_per_file(
     (media_item_id,) = queued_items(1)
     both_stored = threading.Barrier(2, timeout=30)
     build_record = depth_maps._record_from_stored_file
-    save = DepthMap.save
+    write = depth_maps._write_while_item_exists
     lost_races: list[str] = []
 
     def after_both_stored(*args: Any) -> DepthMap:
         both_stored.wait()
         return build_record(*args)
 
-    def counting_save(self: DepthMap, *args: Any, **kwargs: Any) -> Any:
+    def counting_write(media_item_id: str, save: Callable[[Any], None]) -> None:
+        saved: list[str] = []
+
+        def noting_the_version(transaction: Any) -> None:
+            original = transaction.save
+
+            def save_noted(record: DepthMap, **kwargs: Any) -> None:
+                saved.append(record.version_type)
+                original(record, **kwargs)
+
+            transaction.save = save_noted
+            save(transaction)
+
         try:
-            return save(self, *args, **kwargs)
-        except PutError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                lost_races.append(self.version_type)
+            write(media_item_id, noting_the_version)
+        except depth_maps._RecordConflict:  # the record was already written: this worker lost
+            lost_races.extend(saved)
             raise
 
     monkeypatch.setattr(depth_maps, "_record_from_stored_file", after_both_stored)
-    monkeypatch.setattr(DepthMap, "save", counting_save)
+    monkeypatch.setattr(depth_maps, "_write_while_item_exists", counting_write)
     outcomes: list[Any] = []
 
     def worker() -> None:

@@ -25,6 +25,7 @@ EXPOSED_HEADERS = [
     "X-Model-Version",
     "X-Generated-At",
     "Location",
+    "Retry-After",
 ]
 
 _ERROR_SCHEMA: dict[str, Any] = {
