@@ -26,6 +26,7 @@ HANDLERS = (
     "functions.immich_import.app",
     "functions.upload_ingest.app",
     "functions.depth_processor.app",
+    "functions.depth_eviction.app",
 )
 HEAVY = ("numpy", "PIL", "pillow_heif", "torch", "transformers")
 RUNS = 3
@@ -96,6 +97,11 @@ def measured(module: str) -> dict[str, Any]:
 def test_the_media_api_loads_neither_the_image_stack_nor_torch() -> None:
     # It presigns uploads and serves stored PNGs: it never decodes an image.
     assert measured("functions.media_api.app")["loaded"] == []
+
+
+def test_the_eviction_handler_loads_neither_the_image_stack_nor_torch() -> None:
+    # It reads records and deletes files: nothing to decode.
+    assert measured("functions.depth_eviction.app")["loaded"] == []
 
 
 def test_the_import_handler_loads_pillow_to_probe_originals_but_never_torch() -> None:
