@@ -25,7 +25,6 @@ from immichvr_depth.settings import get_settings
 app = build_resolver()
 
 
-
 @app.post(
     "/api/immich/webhook",
     summary="Immich workflow webhook: queue the import of a new photo",
@@ -41,6 +40,7 @@ app = build_resolver()
         401: {"description": f"no or wrong {SECRET_HEADER} header"},
     },
     tags=["immich"],
+    security=[{"webhookSecret": []}],
 )
 def immich_webhook() -> Response[Any]:
     event = app.current_event

@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
+from immichvr_depth.immich_webhook import SECRET_HEADER
 from immichvr_local.template import REPO_ROOT
 
 DOCUMENT_PATH = REPO_ROOT / "functions" / "media_api" / "openapi.json"
@@ -19,15 +20,17 @@ TITLE = "immichvr-depth"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Depth maps for the photos of an Immich library, for ImmichVR. Every route needs the `x-api-key` "
-    "header. Send `Accept: image/png` when downloading a depth map."
+    "header, except Immich's workflow webhook, which carries a shared secret instead. Send "
+    "`Accept: image/png` when downloading a depth map."
 )
 
 
 def _resolvers() -> list[APIGatewayRestResolver]:
     from functions.immich_import.app import app as import_app
+    from functions.immich_webhook.app import app as webhook_app
     from functions.media_api.app import app as media_app
 
-    return [import_app, media_app]
+    return [import_app, webhook_app, media_app]
 
 
 def build_document() -> dict[str, Any]:
@@ -39,7 +42,8 @@ def build_document() -> dict[str, Any]:
                 version=VERSION,
                 description=DESCRIPTION,
                 security_schemes={
-                    "apiKey": APIKey.model_validate({"name": "x-api-key", "in": APIKeyIn.header})
+                    "apiKey": APIKey.model_validate({"name": "x-api-key", "in": APIKeyIn.header}),
+                    "webhookSecret": APIKey.model_validate({"name": SECRET_HEADER, "in": APIKeyIn.header}),
                 },
                 security=[{"apiKey": []}],
             )

@@ -29,20 +29,22 @@ def test_the_document_is_valid_openapi() -> None:
     validate(committed())
 
 
-def test_every_route_the_template_protects_is_documented_with_its_method() -> None:
+def test_every_route_of_the_template_is_documented_with_its_method_but_the_docs_themselves() -> None:
     documented = {
         (method.upper(), path)
         for path, operations in committed()["paths"].items()  # type: ignore[attr-defined]
         for method in operations
     }
-    protected = {
-        (route.method, route.resource) for route in Template.load().routes() if route.api_key_required
+    routes = {
+        (route.method, route.resource)
+        for route in Template.load().routes()
+        if route.resource not in {"/api/openapi.json", "/api/docs"}
     }
 
-    assert documented == protected
+    assert documented == routes
 
 
-def test_the_document_names_the_api_key_it_requires() -> None:
+def test_the_document_names_the_api_key_every_route_requires_but_the_webhook() -> None:
     document = committed()
     assert document["components"]["securitySchemes"]["apiKey"] == {  # type: ignore[index]
         "type": "apiKey",
@@ -50,6 +52,20 @@ def test_the_document_names_the_api_key_it_requires() -> None:
         "in": "header",
     }
     assert document["security"] == [{"apiKey": []}]
+    keyless = {route.resource for route in Template.load().routes() if not route.api_key_required}
+    assert keyless == {"/api/openapi.json", "/api/docs", "/api/immich/webhook"}
+
+
+def test_the_webhook_is_documented_with_its_shared_secret_instead_of_the_key() -> None:
+    document = committed()
+    webhook = document["paths"]["/api/immich/webhook"]["post"]  # type: ignore[index]
+
+    assert webhook["security"] == [{"webhookSecret": []}]
+    assert document["components"]["securitySchemes"]["webhookSecret"] == {  # type: ignore[index]
+        "type": "apiKey",
+        "name": "X-Immich-Webhook-Secret",
+        "in": "header",
+    }
 
 
 @pytest.mark.usefixtures("aws")
