@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from functions.immich_import import app as import_api
 from immichvr_depth import deletion, media_items
 from immichvr_depth.depth_backends import DepthPrediction
+from immichvr_depth.immich import ImmichClient
+from immichvr_depth.importer import media_item_id_for_asset
 from immichvr_depth.keys import item_prefixes
 from immichvr_depth.models import DepthMap, MediaItem
 from immichvr_depth.processing import process_media_item
@@ -164,3 +167,25 @@ def test_a_deleted_immich_asset_can_be_imported_again(immich: FakeImmich) -> Non
     assert media_items.get_item(media_item_id).status == "queued"
     assert len(files_of(media_item_id)) == 2
     assert [json.loads(m["Body"])["mediaItemId"] for m in receive_all()] == [media_item_id, media_item_id]
+
+
+def test_an_import_still_running_when_its_item_is_deleted_brings_nothing_back(
+    immich: FakeImmich, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asset_id = immich.add_image(width=800, height=600, file_name="late.jpg")
+    media_item_id = media_item_id_for_asset(asset_id)
+    download_original = ImmichClient.download_original
+
+    def deleted_while_downloading(client: ImmichClient, asset: str) -> Any:
+        assert delete(media_item_id)["statusCode"] == 204
+        return download_original(client, asset)
+
+    monkeypatch.setattr(ImmichClient, "download_original", deleted_while_downloading)
+
+    status, body = import_asset(asset_id)
+
+    assert status == 404
+    assert body["error"] == "not_found"
+    assert media_items.find_item(media_item_id) is None
+    assert files_of(media_item_id) == set()
+    assert receive_all() == []

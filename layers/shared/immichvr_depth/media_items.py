@@ -63,7 +63,19 @@ def claim(item: MediaItem, *, stale_after: timedelta) -> bool:
 
 
 def update(item: MediaItem, *actions: Action) -> None:
-    item.update(actions=[*actions, MediaItem.updated_at.set(utcnow())])
+    """Change attributes of an item that still exists: an update of a deleted item must not bring a
+    partial one back (DynamoDB's UpdateItem would create it)."""
+    try:
+        item.update(
+            actions=[*actions, MediaItem.updated_at.set(utcnow())],
+            condition=MediaItem.media_item_id.exists(),
+        )
+    except UpdateError as error:
+        if _condition_failed(error):
+            raise NotFound(
+                f"media item {item.media_item_id} was deleted meanwhile", mediaItemId=item.media_item_id
+            ) from None
+        raise
 
 
 def transition(
