@@ -27,6 +27,10 @@ HANDLERS = (
     "functions.upload_ingest.app",
     "functions.depth_processor.app",
     "functions.depth_eviction.app",
+    "functions.immich_webhook.app",
+    "functions.immich_sync.app",
+    "functions.immich_import_worker.app",
+    "functions.inference_completion.app",
 )
 HEAVY = ("numpy", "PIL", "pillow_heif", "torch", "transformers")
 RUNS = 3
@@ -104,21 +108,26 @@ def test_the_eviction_handler_loads_neither_the_image_stack_nor_torch() -> None:
     assert measured("functions.depth_eviction.app")["loaded"] == []
 
 
-def test_the_import_handler_loads_pillow_to_probe_originals_but_never_torch() -> None:
-    loaded = measured("functions.immich_import.app")["loaded"]
+@pytest.mark.parametrize("module", ["functions.immich_webhook.app", "functions.immich_sync.app"])
+def test_the_immich_automation_handlers_that_only_queue_load_nothing_heavy(module: str) -> None:
+    # They read a payload or a search result and send messages: the import worker does the rest.
+    assert measured(module)["loaded"] == []
+
+
+@pytest.mark.parametrize("module", ["functions.immich_import.app", "functions.immich_import_worker.app"])
+def test_the_importers_load_pillow_to_probe_originals_but_never_numpy_or_torch(module: str) -> None:
+    loaded = set(measured(module)["loaded"])
 
     # Every import probes the original's size and orientation with Pillow, so Pillow at init is
-    # paid once per instance either way.
-    assert {"PIL", "pillow_heif"} <= set(loaded)
-    assert "torch" not in loaded
-    assert "transformers" not in loaded
+    # paid once per instance either way; the depth code's numpy is not.
+    assert {"PIL", "pillow_heif"} <= loaded
+    assert not loaded & {"numpy", "torch", "transformers"}
 
 
-def test_the_import_handler_does_not_load_numpy() -> None:
-    assert "numpy" not in measured("functions.immich_import.app")["loaded"]
-
-
-@pytest.mark.parametrize("module", ["functions.upload_ingest.app", "functions.depth_processor.app"])
+@pytest.mark.parametrize(
+    "module",
+    ["functions.upload_ingest.app", "functions.depth_processor.app", "functions.inference_completion.app"],
+)
 def test_the_image_handlers_load_pillow_and_numpy_but_never_torch(module: str) -> None:
     loaded = set(measured(module)["loaded"])
 
