@@ -108,15 +108,18 @@ def test_the_eviction_handler_loads_neither_the_image_stack_nor_torch() -> None:
     assert measured("functions.depth_eviction.app")["loaded"] == []
 
 
-@pytest.mark.parametrize("module", ["functions.immich_webhook.app", "functions.immich_sync.app"])
-def test_the_immich_automation_handlers_that_only_queue_load_nothing_heavy(module: str) -> None:
-    # They read a payload or a search result and send messages: the import worker does the rest.
+@pytest.mark.parametrize(
+    "module",
+    ["functions.immich_webhook.app", "functions.immich_sync.app", "functions.immich_import_worker.app"],
+)
+def test_the_immich_automation_handlers_load_nothing_heavy_at_init(module: str) -> None:
+    # The webhook and the sync read a payload or a search result and send messages; the worker
+    # shares their queue module and loads the importer (and Pillow with it) on its first message.
     assert measured(module)["loaded"] == []
 
 
-@pytest.mark.parametrize("module", ["functions.immich_import.app", "functions.immich_import_worker.app"])
-def test_the_importers_load_pillow_to_probe_originals_but_never_numpy_or_torch(module: str) -> None:
-    loaded = set(measured(module)["loaded"])
+def test_the_import_handler_loads_pillow_to_probe_originals_but_never_numpy_or_torch() -> None:
+    loaded = set(measured("functions.immich_import.app")["loaded"])
 
     # Every import probes the original's size and orientation with Pillow, so Pillow at init is
     # paid once per instance either way; the depth code's numpy is not.
