@@ -9,9 +9,9 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from moto.server import ThreadedMotoServer
 
+from immichvr_depth.aws import new_session
 from immichvr_local.intrinsics import Resolver
 from immichvr_local.template import Template
 
@@ -87,7 +87,7 @@ class LocalStack:
 
     def client(self, service: str) -> Any:
         # Without an endpoint the clients reach whatever boto3 reaches: moto's in-process mock in tests.
-        return boto3.session.Session().client(  # type: ignore[call-overload]
+        return new_session().client(  # type: ignore[call-overload]
             service, endpoint_url=self.endpoint_url or None, region_name=REGION
         )
 

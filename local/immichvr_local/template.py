@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +36,16 @@ def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str
 _CfnLoader.add_multi_constructor("!", _construct_tag)
 
 
-def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+@lru_cache(maxsize=4)
+def _parse(text: str) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     return document
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The template as plain data. Parsed once per content (every test's AWS is made from it, and the
+    parse was most of that); each caller gets its own copy to change."""
+    return copy.deepcopy(_parse(path.read_text()))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config
 
 if TYPE_CHECKING:
@@ -24,10 +26,22 @@ _SINGLE_ATTEMPT = Config(retries={"mode": "standard", "max_attempts": 1}, connec
 _S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "virtual"}))
 
 
+# Every session reads the same service models (JSON files of hundreds of kB); one loader shared by
+# all of them parses each file once per process instead of once per session.
+_MODEL_LOADER = botocore.loaders.create_loader()
+
+
+def new_session() -> boto3.session.Session:
+    """A boto3 session of its own (sessions are not thread-safe) that shares the parsed models."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _MODEL_LOADER)
+    return boto3.session.Session(botocore_session=core)
+
+
 @cache
 def _client(service: str, single_attempt: bool = False) -> Any:
     config = _SINGLE_ATTEMPT if single_attempt else _S3_CONFIG if service == "s3" else _CONFIG
-    return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+    return new_session().client(service, config=config)  # type: ignore[call-overload]
 
 
 def s3() -> S3Client:
