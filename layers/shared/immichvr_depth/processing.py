@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pynamodb.expressions.update import Action
 
 from immichvr_depth import async_inference, aws, depth_maps, media_items
 from immichvr_depth.depth_backends import AsyncDepthBackend, DepthBackend, DepthPrediction
@@ -162,23 +163,26 @@ def _gone(media_item_id: str, reason: str) -> Outcome:
     return Outcome(media_item_id, ProcessingStatus.FAILED, reason=reason)
 
 
-def process_media_item(
-    media_item_id: str, backend: DepthBackend, regenerate: Mapping[VersionType, int] | None = None
-) -> Outcome:
-    """Make every missing depth map of the item, and regenerate the versions in `regenerate`.
+@dataclass(frozen=True)
+class _Started:
+    item: MediaItem
+    work: list[Work]
 
-    An item being deleted is treated as gone: its message is dropped and nothing is written.
 
-    An image that cannot be decoded fails the item for good (returned, not raised: retrying cannot
-    help). Anything else is raised after the item is marked failed, so the queue retries it and, past
-    the redrive limit, moves it to the dead-letter queue."""
+def _start(
+    media_item_id: str,
+    regenerate: Mapping[VersionType, int] | None,
+    actions_for: Callable[[list[Work]], list[Action]] = lambda _: [],
+) -> _Started | Outcome:
+    """Load the item and move it to `processing` (with `actions_for(work)` in the same write), or say
+    why there is nothing to do: the item is gone or being deleted, or a duplicate delivery found it
+    completed. A regeneration of a completed item goes round `queued` again."""
     logger.append_keys(media_item_id=media_item_id)
     try:
         item = media_items.get_item(media_item_id)
     except NotFound:
         logger.warning("media item no longer exists; dropping its message")
         return Outcome(media_item_id, ProcessingStatus.FAILED, reason="media item not found")
-
     if item.status == ProcessingStatus.DELETING.value:
         return _gone(media_item_id, "media item is being deleted")
     work = work_to_do(item, regenerate or {})
@@ -186,39 +190,63 @@ def process_media_item(
         if not work:
             logger.info("already completed; duplicate delivery ignored")
             return Outcome(media_item_id, ProcessingStatus.COMPLETED)
-        # A regeneration whose item another delivery completed meanwhile: it goes round again.
         media_items.transition(item, ProcessingStatus.QUEUED)
-
     try:
-        media_items.transition(item, ProcessingStatus.PROCESSING, count_attempt=True)
+        media_items.transition(item, ProcessingStatus.PROCESSING, *actions_for(work), count_attempt=True)
     except media_items.StatusConflict:
         if item.status == ProcessingStatus.DELETING.value:
             return _gone(media_item_id, "media item is being deleted")
         raise
+    return _Started(item, work)
+
+
+def _failed(item: MediaItem, error: Exception, made: tuple[VersionType, ...], *actions: Action) -> Outcome:
+    """Fail the item with the error's reason. An image that cannot be decoded fails it for good
+    (returned: retrying cannot help); anything else is raised again after the item is marked failed,
+    so the queue retries it and, past the redrive limit, moves it to the dead-letter queue."""
+    if isinstance(error, InvalidImage):
+        media_items.transition(item, ProcessingStatus.FAILED, *actions, error=error.message)
+        metrics.add_metric(name="ItemsFailed", unit=MetricUnit.Count, value=1)
+        logger.warning("image cannot be processed", reason=error.message)
+        return Outcome(item.media_item_id, ProcessingStatus.FAILED, made, error.message)
+    reason = error.message if isinstance(error, AppError) else f"{type(error).__name__}: {error}"
+    media_items.transition(item, ProcessingStatus.FAILED, *actions, error=reason)
+    metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
+    logger.exception("processing failed; the queue will retry")
+    raise error
+
+
+def process_media_item(
+    media_item_id: str, backend: DepthBackend, regenerate: Mapping[VersionType, int] | None = None
+) -> Outcome:
+    """Make every missing depth map of the item, and regenerate the versions in `regenerate`.
+
+    An item being deleted is treated as gone: its message is dropped and nothing is written."""
+    started = _start(media_item_id, regenerate)
+    if isinstance(started, Outcome):
+        return started
+    item = started.item
     made: list[VersionType] = []
     try:
-        for step in work:
+        for step in started.work:
             make_depth_map(item, step.version, backend, step.replacing)
             made.append(step.version)
     except depth_maps.ItemGone:
         return _gone(media_item_id, "media item was deleted while its depth maps were made")
-    except InvalidImage as error:
-        reason = f"{error.message}"
-        media_items.transition(item, ProcessingStatus.FAILED, error=reason)
-        metrics.add_metric(name="ItemsFailed", unit=MetricUnit.Count, value=1)
-        logger.warning("image cannot be processed", reason=reason)
-        return Outcome(media_item_id, ProcessingStatus.FAILED, tuple(made), reason)
     except Exception as error:
-        reason = error.message if isinstance(error, AppError) else f"{type(error).__name__}: {error}"
-        media_items.transition(item, ProcessingStatus.FAILED, error=reason)
-        metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
-        logger.exception("processing failed; the queue will retry")
-        raise
+        return _failed(item, error, tuple(made))
 
     _complete(item)
     metrics.add_metric(name="ItemsProcessed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="DepthMapsMade", unit=MetricUnit.Count, value=len(made))
     return Outcome(media_item_id, ProcessingStatus.COMPLETED, tuple(made))
+
+
+def _pending(work: list[Work]) -> list[Action]:
+    # Every version is recorded as pending before the first is submitted, so that a quick answer
+    # for one cannot complete the item while another is still to be sent.
+    pending = {step.version.value for step in work}
+    return [MediaItem.pending_versions.set(pending) if pending else MediaItem.pending_versions.remove()]
 
 
 def submit_media_item(
@@ -228,35 +256,10 @@ def submit_media_item(
     and return without waiting. The item stays `processing` with the submitted versions in
     `pending_versions`; the inference completion function stores each answer and completes the item
     when none is left. Failures are handled as `process_media_item` handles them."""
-    logger.append_keys(media_item_id=media_item_id)
-    try:
-        item = media_items.get_item(media_item_id)
-    except NotFound:
-        logger.warning("media item no longer exists; dropping its message")
-        return Outcome(media_item_id, ProcessingStatus.FAILED, reason="media item not found")
-    if item.status == ProcessingStatus.DELETING.value:
-        return _gone(media_item_id, "media item is being deleted")
-    work = work_to_do(item, regenerate or {})
-    if item.status == ProcessingStatus.COMPLETED.value:
-        if not work:
-            logger.info("already completed; duplicate delivery ignored")
-            return Outcome(media_item_id, ProcessingStatus.COMPLETED)
-        media_items.transition(item, ProcessingStatus.QUEUED)
-
-    # Every version is recorded as pending before the first is submitted, so that a quick answer
-    # for one cannot complete the item while another is still to be sent.
-    pending = {step.version.value for step in work}
-    try:
-        media_items.transition(
-            item,
-            ProcessingStatus.PROCESSING,
-            MediaItem.pending_versions.set(pending) if pending else MediaItem.pending_versions.remove(),
-            count_attempt=True,
-        )
-    except media_items.StatusConflict:
-        if item.status == ProcessingStatus.DELETING.value:
-            return _gone(media_item_id, "media item is being deleted")
-        raise
+    started = _start(media_item_id, regenerate, _pending)
+    if isinstance(started, Outcome):
+        return started
+    item, work = started.item, started.work
     if not work:
         _complete(item)
         return Outcome(media_item_id, ProcessingStatus.COMPLETED)
@@ -278,22 +281,8 @@ def submit_media_item(
                     context, prepared.model_input.body, prepared.model_input.content_type, token, backend
                 )
             logger.info("submitted to the asynchronous endpoint", version=step.version.value, input_key=key)
-    except InvalidImage as error:
-        reason = f"{error.message}"
-        media_items.transition(
-            item, ProcessingStatus.FAILED, MediaItem.pending_versions.remove(), error=reason
-        )
-        metrics.add_metric(name="ItemsFailed", unit=MetricUnit.Count, value=1)
-        logger.warning("image cannot be processed", reason=reason)
-        return Outcome(media_item_id, ProcessingStatus.FAILED, reason=reason)
     except Exception as error:
-        reason = error.message if isinstance(error, AppError) else f"{type(error).__name__}: {error}"
-        media_items.transition(
-            item, ProcessingStatus.FAILED, MediaItem.pending_versions.remove(), error=reason
-        )
-        metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
-        logger.exception("submitting failed; the queue will retry")
-        raise
+        return _failed(item, error, (), MediaItem.pending_versions.remove())
     metrics.add_metric(name="InferencesSubmitted", unit=MetricUnit.Count, value=len(work))
     return Outcome(media_item_id, ProcessingStatus.PROCESSING)
 
