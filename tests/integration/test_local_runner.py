@@ -36,8 +36,6 @@ def runner(
         model_dir=tiny_model_dir,
         immich_url=immich.url,
         immich_api_key=IMMICH_KEY,
-        # Keep a developer's own `make run` state file out of the test's way.
-        extra_env={"IMMICHVR_LOCAL_STATE_DIR": str(tmp_path_factory.mktemp("state"))},
     ) as running:
         yield running
 

@@ -69,6 +69,8 @@ def running_runner(
         "DEPTH_BACKEND": "local",
         "PYTHONUNBUFFERED": "1",
     }
+    # A developer's own `make run` keeps its state file; the runner under test gets its own beside its log.
+    env["IMMICHVR_LOCAL_STATE_DIR"] = str(log.parent / "state")
     env |= extra_env or {}
     # The runner names its tables after the template; names set for in-process tests must not leak in.
     for name in ("MEDIA_TABLE", "DEPTH_MAPS_TABLE", "AWS_ENDPOINT_URL"):

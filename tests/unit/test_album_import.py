@@ -17,6 +17,7 @@ from immichvr_depth.settings import get_settings
 from tests.fakes.fake_immich import VERSIONS, FakeImmich
 from tests.fakes.immich_openapi import validate_exchange, versions_with_spec
 from tests.support.events import api_event, lambda_context
+from tests.support.immich import immich_for_functions
 
 KEY = "immich-album-key"
 
@@ -25,10 +26,7 @@ KEY = "immich-album-key"
 def immich(
     request: pytest.FixtureRequest, aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FakeImmich]:
-    with FakeImmich(request.param, KEY) as fake:
-        monkeypatch.setenv("IMMICH_URL", fake.url)
-        monkeypatch.setenv("IMMICH_API_KEY", KEY)
-        get_settings.cache_clear()
+    with immich_for_functions(monkeypatch, version=request.param, api_key=KEY) as fake:
         yield fake
 
 

@@ -24,6 +24,7 @@ from tests.support.audit import audit_stores
 from tests.support.depth import ChangingBackend, call, completed_item, json_body, keys_under, put, receive_all
 from tests.support.events import api_event, lambda_context
 from tests.support.images import jpeg_bytes
+from tests.support.immich import immich_for_functions
 
 ITEM_ID = "2b3c4d5e-0000-4000-8000-0000000000aa"
 OTHER_ID = "2b3c4d5e-0000-4000-8000-0000000000bb"
@@ -138,10 +139,7 @@ def test_the_delete_transition_is_allowed_from_every_status() -> None:
 
 @pytest.fixture
 def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with FakeImmich(version="3.1.0", api_key=IMMICH_KEY) as fake:
-        monkeypatch.setenv("IMMICH_URL", fake.url)
-        monkeypatch.setenv("IMMICH_API_KEY", IMMICH_KEY)
-        get_settings.cache_clear()
+    with immich_for_functions(monkeypatch, version="3.1.0", api_key=IMMICH_KEY) as fake:
         yield fake
 
 

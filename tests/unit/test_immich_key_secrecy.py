@@ -20,6 +20,7 @@ from immichvr_depth.observability import logger as powertools_logger
 from immichvr_depth.settings import get_settings
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.events import api_event, lambda_context
+from tests.support.immich import immich_for_functions
 
 IMMICH_KEY = "immich-SECRET-4d1f9a0c"
 WRONG_KEY = "wrong-SECRET-77ab31e2"
@@ -58,13 +59,14 @@ def captured(caplog: pytest.LogCaptureFixture) -> Iterator[Captured]:
 
 @pytest.fixture
 def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with FakeImmich(version="2.7.5", api_key=IMMICH_KEY) as fake:
+    with immich_for_functions(
+        monkeypatch,
+        version="2.7.5",
+        api_key=IMMICH_KEY,
+        IMMICH_READ_TIMEOUT_S="1",
+        IMMICH_CONNECT_TIMEOUT_S="1",
+    ) as fake:
         fake.stall_s = 3
-        monkeypatch.setenv("IMMICH_URL", fake.url)
-        monkeypatch.setenv("IMMICH_API_KEY", IMMICH_KEY)
-        monkeypatch.setenv("IMMICH_READ_TIMEOUT_S", "1")
-        monkeypatch.setenv("IMMICH_CONNECT_TIMEOUT_S", "1")
-        get_settings.cache_clear()
         yield fake
 
 

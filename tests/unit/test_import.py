@@ -16,18 +16,20 @@ from immichvr_depth.models import MediaItem
 from immichvr_depth.settings import get_settings
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.events import api_event, lambda_context
+from tests.support.immich import immich_for_functions
 
 IMMICH_KEY = "immich-secret-key-do-not-log"
 
 
 @pytest.fixture
 def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with FakeImmich(version="3.1.0", api_key=IMMICH_KEY) as fake:
-        monkeypatch.setenv("IMMICH_URL", fake.url)
-        monkeypatch.setenv("IMMICH_API_KEY", IMMICH_KEY)
-        monkeypatch.setenv("IMMICH_READ_TIMEOUT_S", "1")
-        monkeypatch.setenv("IMMICH_CONNECT_TIMEOUT_S", "1")
-        get_settings.cache_clear()
+    with immich_for_functions(
+        monkeypatch,
+        version="3.1.0",
+        api_key=IMMICH_KEY,
+        IMMICH_READ_TIMEOUT_S="1",
+        IMMICH_CONNECT_TIMEOUT_S="1",
+    ) as fake:
         yield fake
 
 

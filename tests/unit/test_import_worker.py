@@ -18,16 +18,14 @@ from immichvr_depth.settings import get_settings
 from immichvr_local.worker import sqs_event
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.events import lambda_context
+from tests.support.immich import immich_for_functions
 
 IMMICH_KEY = "immich-worker-key"
 
 
 @pytest.fixture
 def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with FakeImmich(version="3.1.0", api_key=IMMICH_KEY) as fake:
-        monkeypatch.setenv("IMMICH_URL", fake.url)
-        monkeypatch.setenv("IMMICH_API_KEY", IMMICH_KEY)
-        get_settings.cache_clear()
+    with immich_for_functions(monkeypatch, version="3.1.0", api_key=IMMICH_KEY) as fake:
         yield fake
 
 

@@ -22,6 +22,7 @@ from immichvr_depth.settings import get_settings
 from immichvr_local.worker import sqs_event
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.events import api_event, lambda_context
+from tests.support.immich import immich_for_functions
 
 IMMICH_KEY = "pipeline-immich-key"
 
@@ -30,12 +31,13 @@ IMMICH_KEY = "pipeline-immich-key"
 def system(
     aws: dict[str, str], tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[FakeImmich]:
-    with FakeImmich(version="2.7.5", api_key=IMMICH_KEY) as fake:
-        monkeypatch.setenv("IMMICH_URL", fake.url)
-        monkeypatch.setenv("IMMICH_API_KEY", IMMICH_KEY)
-        monkeypatch.setenv("DEPTH_BACKEND", "local")
-        monkeypatch.setenv("DEPTH_MODEL", str(tiny_model_dir))
-        get_settings.cache_clear()
+    with immich_for_functions(
+        monkeypatch,
+        version="2.7.5",
+        api_key=IMMICH_KEY,
+        DEPTH_BACKEND="local",
+        DEPTH_MODEL=str(tiny_model_dir),
+    ) as fake:
         yield fake
 
 
