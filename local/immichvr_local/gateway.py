@@ -40,7 +40,7 @@ def build_event(
     for key, value in query:
         multi_query.setdefault(key, []).append(value)
     content_type = headers.get("Content-Type", headers.get("content-type", ""))
-    is_text = not body or content_type.startswith(_TEXT_TYPES)
+    is_text = not body or (content_type.startswith(_TEXT_TYPES) and _is_utf8(body))
     request_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     return {
@@ -70,6 +70,16 @@ def build_event(
         "body": (body.decode() if is_text else base64.b64encode(body).decode()) if body else None,
         "isBase64Encoded": bool(body) and not is_text,
     }
+
+
+def _is_utf8(body: bytes) -> bool:
+    """A text body that is not UTF-8 travels base64-encoded, as a binary one does, so the function
+    sees it and refuses it instead of the request thread failing on it."""
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class Gateway:
@@ -140,6 +150,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._handle()
 
     def do_DELETE(self) -> None:
+        self._handle()
+
+    # Methods no route uses still get the API's JSON answer, not http.server's HTML 501 page.
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
         self._handle()
 
     def do_OPTIONS(self) -> None:

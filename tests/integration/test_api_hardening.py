@@ -176,6 +176,26 @@ def test_a_cors_preflight_needs_no_key_and_returns_no_data(runner: Runner, path:
 # ---------------------------------------------------------------- bad input
 
 
+def test_a_json_body_that_is_not_utf8_is_refused_as_json(runner: Runner) -> None:
+    body = b'{"filename": "\xff\xfe.jpg", "contentType": "image/jpeg", "size": 10}'
+    response = runner.call(
+        "POST", "/api/media/uploads", data=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["success"] is False
+
+
+@pytest.mark.parametrize("method", ["PATCH", "HEAD"])
+def test_a_method_no_route_takes_gets_a_json_answer_not_an_html_page(runner: Runner, method: str) -> None:
+    response = runner.call(method, "/api/media")
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == "application/json"
+    if method != "HEAD":
+        assert "no route" in response.json()["message"]
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "application/xml"])
 def test_a_body_that_is_not_json_is_a_415_naming_the_type(runner: Runner, content_type: str) -> None:
     # Found by the fuzzing below: Powertools raised on these bodies and the API answered 500.

@@ -103,10 +103,11 @@ def build_resolver() -> APIGatewayRestResolver:
         ),
     )
 
-    @app.exception_handler(AppError)
-    def app_error(error: AppError) -> Response[Any]:
+    def refuse(error: AppError) -> Response[Any]:
         logger.info("request refused", status=int(error.status), error=error.code, reason=error.message)
         return json_response(error.status, error.to_body())
+
+    app.exception_handler(AppError)(refuse)
 
     @app.exception_handler(RequestValidationError)
     def invalid_parameters(error: RequestValidationError) -> Response[Any]:
@@ -122,18 +123,19 @@ def build_resolver() -> APIGatewayRestResolver:
     # ValueError). Both are the caller's mistake, not a 500: every body this API takes is JSON.
     def body_not_json() -> Response[Any]:
         sent = app.current_event.headers.get("content-type", "")[:100]
-        refusal = UnsupportedMediaType(f"the request body must be application/json, not {sent!r}")
-        logger.info("request refused", status=int(refusal.status), error=refusal.code, reason=refusal.message)
-        return json_response(refusal.status, refusal.to_body())
+        return refuse(UnsupportedMediaType(f"the request body must be application/json, not {sent!r}"))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def unsupported_body_type(_: RequestUnsupportedContentType) -> Response[Any]:
         return body_not_json()
 
     @app.exception_handler(ValueError)
-    def value_error(_: ValueError) -> Response[Any]:
+    def value_error(error: ValueError) -> Response[Any]:
         if app.current_event.headers.get("content-type", "").lower().startswith("multipart/"):
             return body_not_json()
+        if isinstance(error, UnicodeDecodeError):
+            # A JSON body that is not UTF-8 fails while Powertools decodes it, before any route runs.
+            return refuse(InvalidRequest("the request body is not UTF-8 encoded JSON"))
         return internal_error()
 
     @app.not_found
