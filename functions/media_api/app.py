@@ -18,6 +18,7 @@ from immichvr_depth.api import (
     ERROR_RESPONSES,
     binary_response,
     build_resolver,
+    error_response,
     json_response,
     require_media_item_id,
 )
@@ -31,10 +32,9 @@ DOCS_PAGE = Path(__file__).with_name("docs.html")
 
 app = build_resolver()
 
-_CONFLICT: OpenAPIResponse = {
-    "description": "the item is being imported, queued, processed or deleted: try again once it settles",
-    "content": ERROR_RESPONSES[400]["content"],
-}
+_CONFLICT: OpenAPIResponse = error_response(
+    "the item is being imported, queued, processed or deleted: try again once it settles"
+)
 
 
 class UploadRequest(BaseModel):
@@ -47,7 +47,12 @@ class UploadRequest(BaseModel):
     "/api/media/uploads",
     summary="Get a presigned POST for uploading a photo",
     status_code=201,
-    responses={201: {"description": "the upload ticket"}, **ERROR_RESPONSES},
+    responses={
+        201: {"description": "the upload ticket"},
+        **ERROR_RESPONSES,
+        413: error_response("larger than the upload cap"),
+        415: error_response("not an image type the ingest decodes"),
+    },
     tags=["uploads"],
 )
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[Any]:

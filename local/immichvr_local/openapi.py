@@ -55,7 +55,26 @@ def build_document() -> dict[str, Any]:
         for section, entries in part.get("components", {}).items():
             document.setdefault("components", {}).setdefault(section, {}).update(entries)
     document["paths"] = dict(sorted(document["paths"].items()))
+    _drop_default_validation_answers(document)
     return document
+
+
+def _drop_default_validation_answers(document: dict[str, Any]) -> None:
+    """Powertools documents a 422 on every operation for a failed validation; this API answers those
+    with its 400 (see immichvr_depth.api), so the 422 it never sends goes, and so do the schemas
+    nothing refers to any more."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            if "HTTPValidationError" in json.dumps(operation["responses"].get("422", {})):
+                del operation["responses"]["422"]
+    schemas = document.get("components", {}).get("schemas", {})
+    while unused := [
+        name
+        for name in schemas
+        if f'"#/components/schemas/{name}"' not in json.dumps([document["paths"], schemas])
+    ]:
+        for name in unused:
+            del schemas[name]
 
 
 def render(document: dict[str, Any]) -> str:

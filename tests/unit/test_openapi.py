@@ -77,3 +77,19 @@ def test_the_api_serves_the_document_and_a_page_for_it() -> None:
     assert json.loads(document["body"]) == committed()
     assert page["statusCode"] == 200
     assert re.search(r"SwaggerUIBundle\(\{ url: \"openapi.json\"", page["body"])
+
+
+def test_the_document_lists_the_answers_the_api_gives_and_not_the_default_422() -> None:
+    operations = [
+        (path, method, operation)
+        for path, by_method in committed()["paths"].items()  # type: ignore[attr-defined]
+        for method, operation in by_method.items()
+    ]
+
+    # Failed validation is a 400 here; the only 422 left is the import's own (a video, a huge file).
+    assert [(path, method) for path, method, op in operations if "422" in op["responses"]] == [
+        ("/api/immich/import/{assetId}", "post")
+    ]
+    assert "HTTPValidationError" not in json.dumps(committed())
+    uploads = committed()["paths"]["/api/media/uploads"]["post"]["responses"]  # type: ignore[index]
+    assert {"413", "415"} <= set(uploads)

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from immichvr_depth.errors import AppError, InvalidRequest, UnsupportedMediaType
 from immichvr_depth.observability import logger
@@ -40,15 +41,16 @@ _ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
-def _error(description: str) -> dict[str, Any]:
+def error_response(description: str) -> OpenAPIResponse:
+    """An OpenAPI response in the API's JSON error shape."""
     return {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
 
 
 # The answers every route may give besides its own, for the OpenAPI document.
 ERROR_RESPONSES: dict[int, Any] = {
-    400: _error("a malformed id, parameter or body"),
-    403: _error("no valid x-api-key header"),
-    404: _error("no such item, or the version is not made yet"),
+    400: error_response("a malformed id, parameter or body"),
+    403: error_response("no valid x-api-key header"),
+    404: error_response("no such item, or the version is not made yet"),
 }
 
 
