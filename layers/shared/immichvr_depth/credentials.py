@@ -1,4 +1,5 @@
-"""The Immich API key: from SSM Parameter Store (SecureString) when deployed, cached by Powertools."""
+"""Secrets (the Immich API key, the webhook's shared secret): from SSM Parameter Store (SecureString)
+when deployed, cached by Powertools; given directly by the local runner."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from immichvr_depth.settings import Settings
 CACHE_SECONDS = 300
 
 
+def read_secret(direct: str, parameter_name: str) -> str | None:
+    """The secret given directly (the local runner) or else the SecureString `parameter_name` names
+    (the deployed functions only know the name); None when neither is configured. Raises Powertools'
+    GetParameterError when the parameter cannot be read."""
+    if direct:
+        return direct
+    if not parameter_name:
+        return None
+    return str(parameters.get_parameter(parameter_name, decrypt=True, max_age=CACHE_SECONDS))
+
+
 def immich_api_key(settings: Settings) -> str:
-    # A key given directly (the local runner) wins; the deployed functions only know the parameter name.
-    if settings.immich_api_key:
-        return settings.immich_api_key
-    if not settings.immich_api_key_parameter:
+    key = read_secret(settings.immich_api_key, settings.immich_api_key_parameter)
+    if key is None:
         raise UpstreamError("no Immich API key configured: set IMMICH_API_KEY_PARAMETER or IMMICH_API_KEY")
-    value = parameters.get_parameter(settings.immich_api_key_parameter, decrypt=True, max_age=CACHE_SECONDS)
-    return str(value)
+    return key

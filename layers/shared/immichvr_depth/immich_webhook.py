@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
+from immichvr_depth.credentials import read_secret
 from immichvr_depth.errors import AppError, InvalidRequest
 from immichvr_depth.import_queue import ImportSource, enqueue_import
 from immichvr_depth.observability import logger
@@ -32,7 +32,6 @@ from immichvr_depth.settings import Settings
 SECRET_HEADER = "X-Immich-Webhook-Secret"  # noqa: S105 - a header name, not a secret
 WORKFLOW_TYPE = "AssetV1"
 IMPORT_TRIGGER = "AssetCreate"
-CACHE_SECONDS = 300
 _ASSET_TYPES = frozenset({"IMAGE", "VIDEO", "AUDIO", "OTHER"})
 
 
@@ -68,20 +67,16 @@ class WebhookResult:
 def webhook_secret(settings: Settings) -> str:
     """The shared secret: given directly (the local runner), else the SSM SecureString the template
     names, cached by Powertools."""
-    if settings.immich_webhook_secret:
-        return settings.immich_webhook_secret
-    if not settings.immich_webhook_secret_parameter:
-        raise WebhookNotConfigured(
-            "no webhook secret configured: set IMMICH_WEBHOOK_SECRET_PARAMETER or IMMICH_WEBHOOK_SECRET"
-        )
     try:
-        value = parameters.get_parameter(
-            settings.immich_webhook_secret_parameter, decrypt=True, max_age=CACHE_SECONDS
-        )
+        secret = read_secret(settings.immich_webhook_secret, settings.immich_webhook_secret_parameter)
     except GetParameterError:
         logger.exception("the webhook secret parameter cannot be read")
         raise WebhookNotConfigured("the webhook secret cannot be read; see the logs") from None
-    return str(value)
+    if secret is None:
+        raise WebhookNotConfigured(
+            "no webhook secret configured: set IMMICH_WEBHOOK_SECRET_PARAMETER or IMMICH_WEBHOOK_SECRET"
+        )
+    return secret
 
 
 def require_secret(headers: Mapping[str, str], expected: str) -> None:
