@@ -11,7 +11,6 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,7 @@ from schemathesis import GenerationMode
 from immichvr_local.gateway import _RequestHandler
 from immichvr_local.openapi import DOCUMENT_PATH
 from immichvr_local.template import Route, Template
-from tests.fakes.fake_immich import FakeImmich
-from tests.support.runner import Runner, running_runner
+from tests.support.runner import Runner
 from tests.unit.test_template import PUBLIC_ROUTES
 
 pytestmark = pytest.mark.slow
@@ -38,26 +36,8 @@ PROTECTED = [route for route in ROUTES if route.api_key_required]
 FUZZ_MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
 
 
-@pytest.fixture(scope="module")
-def immich() -> Iterator[FakeImmich]:
-    with FakeImmich(version="3.1.0", api_key=IMMICH_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def runner(
-    immich: FakeImmich, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Runner]:
-    with running_runner(
-        api_key=API_KEY,
-        log=tmp_path_factory.mktemp("hardening") / "runner.log",
-        model_dir=tiny_model_dir,
-        immich_url=immich.url,
-        immich_api_key=IMMICH_KEY,
-        # The model's smallest inputs, on one thread: these tests are about the API, not depth.
-        extra_env={"THUMBNAIL_INPUT_SIZE": "70", "FULL_RESOLUTION_INPUT_SIZE": "140", "OMP_NUM_THREADS": "1"},
-    ) as running:
-        yield running
+# The model's smallest inputs, on one thread: these tests are about the API, not depth.
+RUNNER_ENV = {"THUMBNAIL_INPUT_SIZE": "70", "FULL_RESOLUTION_INPUT_SIZE": "140", "OMP_NUM_THREADS": "1"}
 
 
 def concrete_path(route: Route) -> str:

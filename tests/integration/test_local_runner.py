@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -12,32 +10,12 @@ from PIL import Image
 
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.images import jpeg_bytes
-from tests.support.runner import Runner, running_runner
+from tests.support.runner import Runner
 
 pytestmark = pytest.mark.slow
 
 API_KEY = "e2e-api-key"
 IMMICH_KEY = "e2e-immich-key"
-
-
-@pytest.fixture(scope="module")
-def immich() -> Iterator[FakeImmich]:
-    with FakeImmich(version="3.1.0", api_key=IMMICH_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def runner(
-    immich: FakeImmich, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Runner]:
-    with running_runner(
-        api_key=API_KEY,
-        log=tmp_path_factory.mktemp("runner") / "runner.log",
-        model_dir=tiny_model_dir,
-        immich_url=immich.url,
-        immich_api_key=IMMICH_KEY,
-    ) as running:
-        yield running
 
 
 def _png(response: requests.Response) -> Image.Image:

@@ -5,16 +5,14 @@ asynchronous endpoint, then regenerated and deleted."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import requests
 
 from immichvr_depth.importer import media_item_id_for_asset
 from tests.fakes.fake_immich import FakeImmich
-from tests.support.runner import Runner, running_runner
+from tests.support.runner import Runner
 
 pytestmark = pytest.mark.slow
 
@@ -23,30 +21,12 @@ IMMICH_KEY = "lifecycle-immich-key"
 WEBHOOK_SECRET = "lifecycle-webhook-secret"
 
 
-@pytest.fixture(scope="module")
-def immich() -> Iterator[FakeImmich]:
-    with FakeImmich(version="3.1.0", api_key=IMMICH_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def runner(
-    immich: FakeImmich, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Runner]:
-    with running_runner(
-        api_key=API_KEY,
-        log=tmp_path_factory.mktemp("runner") / "runner.log",
-        model_dir=tiny_model_dir,
-        immich_url=immich.url,
-        immich_api_key=IMMICH_KEY,
-        extra_env={
-            "INFERENCE_MODE": "async",
-            "IMMICH_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            # A preview that is not made yet is tried again after a second, not half a minute.
-            "IMPORT_RETRY_BASE_DELAY_S": "1",
-        },
-    ) as running:
-        yield running
+RUNNER_ENV = {
+    "INFERENCE_MODE": "async",
+    "IMMICH_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    # A preview that is not made yet is tried again after a second, not half a minute.
+    "IMPORT_RETRY_BASE_DELAY_S": "1",
+}
 
 
 def wait_imported(runner: Runner, media_item_id: str, timeout_s: float = 120) -> None:
