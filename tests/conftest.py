@@ -32,14 +32,14 @@ os.environ.pop("AWS_PROFILE", None)
 
 
 def _reset_shared_caches() -> None:
-    from immichvr_depth.aws import reset_clients
-    from immichvr_depth.models import DepthMap, MediaItem
-    from immichvr_depth.settings import get_settings
+    from immichvr_depth.platform.aws import reset_clients
+    from immichvr_depth.platform.settings import get_settings
+    from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 
     get_settings.cache_clear()
     reset_clients()
     # Clients made under one moto mock must not outlive it.
-    for model in (MediaItem, DepthMap):
+    for model in (MediaItem, DepthMapRecord):
         model._connection = None
 
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.eviction import evict_idle
-from immichvr_depth.observability import logger, metrics
-from immichvr_depth.settings import get_settings
+from immichvr_depth.platform.observability import logger, metrics
+from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.serving.eviction import evict_idle
 
 
 @logger.inject_lambda_context(clear_state=True)

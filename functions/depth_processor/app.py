@@ -9,11 +9,11 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.depth_backends import async_backend_from_settings, backend_from_settings
-from immichvr_depth.messages import ProcessingMessage
-from immichvr_depth.observability import logger, metrics
-from immichvr_depth.processing import process_media_item, submit_media_item
-from immichvr_depth.settings import get_settings
+from immichvr_depth.depth.backends import async_backend_from_settings, backend_from_settings
+from immichvr_depth.depth.processing import process_media_item, submit_media_item
+from immichvr_depth.platform.observability import logger, metrics
+from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.store.processing_queue import ProcessingMessage
 
 # A batch whose every record failed is reported like any other: the failures go back to the queue.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

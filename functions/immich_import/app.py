@@ -10,13 +10,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.api import ERROR_RESPONSES, build_resolver, json_response, require_uuid
-from immichvr_depth.credentials import immich_api_key
-from immichvr_depth.immich import ImmichClient
-from immichvr_depth.immich_sync import queue_album_import
-from immichvr_depth.importer import import_asset
-from immichvr_depth.observability import logger
-from immichvr_depth.settings import get_settings
+from immichvr_depth.intake.immich import ImmichClient
+from immichvr_depth.intake.immich_import import import_asset
+from immichvr_depth.intake.sync import queue_album_import
+from immichvr_depth.platform.http import ERROR_RESPONSES, build_resolver, json_response, require_uuid
+from immichvr_depth.platform.observability import logger
+from immichvr_depth.platform.secrets import immich_api_key
+from immichvr_depth.platform.settings import get_settings
 
 app = build_resolver()
 

@@ -9,12 +9,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.credentials import immich_api_key
-from immichvr_depth.errors import InvalidRequest
-from immichvr_depth.immich import ImmichClient
-from immichvr_depth.import_queue import ImportMessage, Outcome, import_queued_asset
-from immichvr_depth.observability import logger, metrics
-from immichvr_depth.settings import get_settings
+from immichvr_depth.intake.immich import ImmichClient
+from immichvr_depth.intake.import_queue import ImportMessage, Outcome, import_queued_asset
+from immichvr_depth.platform.errors import InvalidRequest
+from immichvr_depth.platform.observability import logger, metrics
+from immichvr_depth.platform.secrets import immich_api_key
+from immichvr_depth.platform.settings import get_settings
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 METRICS = {

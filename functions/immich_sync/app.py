@@ -6,11 +6,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.credentials import immich_api_key
-from immichvr_depth.immich import ImmichClient
-from immichvr_depth.immich_sync import run_sync
-from immichvr_depth.observability import logger, metrics
-from immichvr_depth.settings import get_settings
+from immichvr_depth.intake.immich import ImmichClient
+from immichvr_depth.intake.sync import run_sync
+from immichvr_depth.platform.observability import logger, metrics
+from immichvr_depth.platform.secrets import immich_api_key
+from immichvr_depth.platform.settings import get_settings
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -10,17 +10,17 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.api import build_resolver, json_response
-from immichvr_depth.errors import InvalidRequest
-from immichvr_depth.immich_webhook import (
+from immichvr_depth.intake.webhook import (
     SECRET_HEADER,
     handle_webhook,
     require_secret,
     response_body,
     webhook_secret,
 )
-from immichvr_depth.observability import logger
-from immichvr_depth.settings import get_settings
+from immichvr_depth.platform.errors import InvalidRequest
+from immichvr_depth.platform.http import build_resolver, json_response
+from immichvr_depth.platform.observability import logger
+from immichvr_depth.platform.settings import get_settings
 
 app = build_resolver()
 

@@ -10,9 +10,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.async_inference import Notification
-from immichvr_depth.completion import handle_notification
-from immichvr_depth.observability import logger, metrics
+from immichvr_depth.depth.async_inference import Notification
+from immichvr_depth.depth.completion import handle_notification
+from immichvr_depth.platform.observability import logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -13,8 +13,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from immichvr_depth import deletion, depth_maps, media_items, regeneration, serving
-from immichvr_depth.api import (
+from immichvr_depth.intake.upload_tickets import presign_upload
+from immichvr_depth.platform.http import (
     ERROR_RESPONSES,
     binary_response,
     build_resolver,
@@ -22,10 +22,11 @@ from immichvr_depth.api import (
     json_response,
     require_media_item_id,
 )
-from immichvr_depth.observability import logger
-from immichvr_depth.uploads import presign_upload
-from immichvr_depth.versions import VersionType
-from immichvr_depth.views import depth_map_info, media_status
+from immichvr_depth.platform.observability import logger
+from immichvr_depth.serving import deletion, delivery, regeneration
+from immichvr_depth.serving.responses import depth_map_info, media_status
+from immichvr_depth.store import depth_maps, media_items
+from immichvr_depth.store.versions import VersionType
 
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 DOCS_PAGE = Path(__file__).with_name("docs.html")
@@ -149,7 +150,7 @@ def get_depth(
     version: Annotated[VersionType, Query()] = VersionType.FULL_RESOLUTION,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response[str]:
-    result = serving.download(require_media_item_id(id), version, if_none_match)
+    result = delivery.download(require_media_item_id(id), version, if_none_match)
     if result.regenerating is not None:
         return json_response(HTTPStatus.ACCEPTED, result.regenerating, result.headers)
     if result.not_modified:

@@ -8,9 +8,9 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.ingest import ingest_upload
-from immichvr_depth.keys import UPLOADS_PREFIX
-from immichvr_depth.observability import logger, metrics
+from immichvr_depth.intake.upload_ingest import ingest_upload
+from immichvr_depth.platform.observability import logger, metrics
+from immichvr_depth.store.keys import UPLOADS_PREFIX
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -87,8 +87,8 @@ class LocalSystem:
         overrides["IMMICH_WEBHOOK_SECRET"] = self.webhook_secret
         os.environ.update(self.stack.function_environment() | LOCAL_DEFAULTS | overrides)
         # The shared package reads its settings once; it must see the environment just set.
-        from immichvr_depth.aws import reset_clients
-        from immichvr_depth.settings import get_settings
+        from immichvr_depth.platform.aws import reset_clients
+        from immichvr_depth.platform.settings import get_settings
 
         get_settings.cache_clear()
         reset_clients()
@@ -124,7 +124,7 @@ class LocalSystem:
 
     def _load_depth_backend(self) -> None:
         """Load the model before serving, so a missing model fails the start, not the first photo."""
-        from immichvr_depth.depth_backends import backend_from_settings
+        from immichvr_depth.depth.backends import backend_from_settings
 
         if os.environ.get("DEPTH_BACKEND") != "local":
             return
@@ -137,8 +137,8 @@ class LocalSystem:
     def _start_async_endpoint(self) -> None:
         """In async mode with the local backend, the emulated asynchronous endpoint answers the
         processor's submissions through the embedded AWS (S3, SNS, the completion queue)."""
-        from immichvr_depth.depth_backends import local_engine, use_local_async_endpoint
-        from immichvr_depth.settings import get_settings
+        from immichvr_depth.depth.backends import local_engine, use_local_async_endpoint
+        from immichvr_depth.platform.settings import get_settings
 
         # Imported here, like the shared package everywhere in this module: after the environment is set.
         from immichvr_local.async_endpoint import LocalAsyncEndpoint
@@ -186,7 +186,7 @@ class LocalSystem:
 
     def stop(self) -> None:
         if self.async_endpoint is not None:
-            from immichvr_depth.depth_backends import use_local_async_endpoint
+            from immichvr_depth.depth.backends import use_local_async_endpoint
 
             use_local_async_endpoint(None)
             self.async_endpoint.close()

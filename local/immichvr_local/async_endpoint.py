@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from immichvr_depth.async_inference import COMPLETED, FAILED, parse_s3_uri
-from immichvr_depth.depth_backends import AsyncInvocation
+from immichvr_depth.depth.async_inference import COMPLETED, FAILED, parse_s3_uri
+from immichvr_depth.depth.backends import AsyncInvocation
 from immichvr_local.logs import logger
 from immichvr_local.stack import REGION, LocalStack
 

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
-from immichvr_depth.immich_webhook import SECRET_HEADER
+from immichvr_depth.intake.webhook import SECRET_HEADER
 from immichvr_local.template import REPO_ROOT
 
 DOCUMENT_PATH = REPO_ROOT / "functions" / "media_api" / "openapi.json"

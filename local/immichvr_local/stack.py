@@ -11,7 +11,7 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from immichvr_depth.aws import new_session
+from immichvr_depth.platform.aws import new_session
 from immichvr_local.intrinsics import Resolver
 from immichvr_local.template import Template
 

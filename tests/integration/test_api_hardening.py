@@ -23,7 +23,7 @@ from immichvr_local.gateway import _RequestHandler
 from immichvr_local.openapi import DOCUMENT_PATH
 from immichvr_local.template import Route, Template
 from tests.support.runner import Runner
-from tests.unit.test_template import PUBLIC_ROUTES
+from tests.unit.deployment.test_template import PUBLIC_ROUTES
 
 pytestmark = pytest.mark.slow
 

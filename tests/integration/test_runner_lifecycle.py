@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from immichvr_depth.importer import media_item_id_for_asset
+from immichvr_depth.intake.immich_import import media_item_id_for_asset
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.runner import Runner
 

@@ -11,11 +11,11 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from immichvr_depth import aws
-from immichvr_depth.keys import DEPTH_MAPS_PREFIX
-from immichvr_depth.models import DepthMap, MediaItem
-from immichvr_depth.settings import get_settings
-from immichvr_depth.versions import versions_to_process
+from immichvr_depth.platform import aws
+from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.store.keys import DEPTH_MAPS_PREFIX
+from immichvr_depth.store.tables import DepthMapRecord, MediaItem
+from immichvr_depth.store.versions import versions_to_process
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def dead_letter_queue_url() -> str:
 def audit_stores() -> Audit:
     settings = get_settings()
     items = list(MediaItem.scan(consistent_read=True))
-    records = list(DepthMap.scan(consistent_read=True))
+    records = list(DepthMapRecord.scan(consistent_read=True))
     pages = (
         aws.s3()
         .get_paginator("list_objects_v2")

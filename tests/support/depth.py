@@ -13,13 +13,13 @@ from PIL import Image
 
 from functions.depth_processor import app as processor
 from functions.media_api import app as media_api
-from immichvr_depth import aws
-from immichvr_depth.depth_backends import DepthPrediction
-from immichvr_depth.keys import original_key, thumbnail_key
-from immichvr_depth.models import MediaItem
-from immichvr_depth.processing import process_media_item
-from immichvr_depth.settings import get_settings
-from immichvr_depth.status import ProcessingStatus
+from immichvr_depth.depth.backends import DepthPrediction
+from immichvr_depth.depth.processing import process_media_item
+from immichvr_depth.platform import aws
+from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.store.keys import original_key, thumbnail_key
+from immichvr_depth.store.status import ProcessingStatus
+from immichvr_depth.store.tables import MediaItem
 from immichvr_local.worker import sqs_event
 from tests.support.events import api_event, lambda_context
 from tests.support.images import jpeg_bytes

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from immichvr_depth.settings import get_settings
+from immichvr_depth.platform.settings import get_settings
 from tests.fakes.fake_immich import FakeImmich
 
 

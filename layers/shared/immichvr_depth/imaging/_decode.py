@@ -15,7 +15,7 @@ from typing import BinaryIO, Final, cast
 import pillow_heif
 from PIL import ExifTags, Image, UnidentifiedImageError, features
 
-from immichvr_depth.errors import InvalidImage
+from immichvr_depth.platform.errors import InvalidImage
 
 Source = BinaryIO | bytes
 

@@ -11,9 +11,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from immichvr_depth.errors import InvalidImage
 from immichvr_depth.imaging._decode import decoding, open_image
 from immichvr_depth.imaging._png import encode_gray16
+from immichvr_depth.platform.errors import InvalidImage
 
 # zlib level for stored depth maps, measured with bench/pipeline.py --png-levels on a 6000x8000
 # map upscaled from a 1036x1381 answer (96 MB raw): level 1 takes 2.1 s for 38 MB, level 3 2.9 s

@@ -9,8 +9,8 @@ from typing import Final
 import numpy as np
 from PIL import Image
 
-from immichvr_depth.errors import InvalidImage
 from immichvr_depth.imaging._decode import Source, apply_orientation, decoding, open_image
+from immichvr_depth.platform.errors import InvalidImage
 
 # 95 keeps JPEG artefacts far below what a depth model reacts to. Measured on a 1381x1036 request
 # (bench/pipeline.py --encodings): 189 kB in 6 ms, against 1.6 MB in 185 ms as PNG level 1.

@@ -1,0 +1,127 @@
+"""Ingesting a file that landed under uploads/: a media item, its thumbnail, a place on the queue."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import BinaryIO, cast
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from immichvr_depth.imaging import make_thumbnail, probe
+from immichvr_depth.intake.new_items import rolled_back_on_failure
+from immichvr_depth.intake.upload_tickets import FILENAME_METADATA
+from immichvr_depth.platform import aws
+from immichvr_depth.platform.errors import InvalidImage
+from immichvr_depth.platform.observability import logger, metrics
+from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.store import media_items
+from immichvr_depth.store.keys import media_item_id_from_upload_key, thumbnail_key
+from immichvr_depth.store.processing_queue import enqueue_processing
+from immichvr_depth.store.status import ProcessingStatus, SourceType
+from immichvr_depth.store.tables import MediaItem
+
+THUMBNAIL_QUALITY = 85
+# Longer than the ingest function's timeout: a claim this old belongs to a writer that died.
+ABANDONED_CLAIM_AGE = timedelta(minutes=3)
+_UPLOAD_NAMESPACE = uuid.UUID("0c8b1f9e-2a44-4b8e-8f0d-5d3b6e1a7c42")
+_SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
+
+
+def media_item_id_for_object(key: str, etag: str) -> str:
+    """Presigned uploads carry their id in the key; a file dropped straight into the prefix gets one
+    derived from its key and content, so a redelivered event names the same item."""
+    return media_item_id_from_upload_key(key) or str(uuid.uuid5(_UPLOAD_NAMESPACE, f"{key}:{etag}"))
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    media_item_id: str
+    status: str
+    duplicate: bool = False
+    reason: str | None = None
+
+
+def _spool_object(key: str) -> tuple[BinaryIO, int, str, dict[str, str]]:
+    settings = get_settings()
+    response = aws.s3().get_object(Bucket=settings.media_bucket, Key=key)
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY_BYTES)  # noqa: SIM115 - returned open
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in response["Body"].iter_chunks(1024 * 1024):
+        size += len(chunk)
+        if size > settings.max_upload_bytes:
+            spool.close()
+            raise InvalidImage(
+                f"file is larger than the {settings.max_upload_bytes} bytes an upload may have"
+            )
+        digest.update(chunk)
+        spool.write(chunk)
+    spool.seek(0)
+    return cast(BinaryIO, spool), size, digest.hexdigest(), response.get("Metadata", {})
+
+
+def ingest_upload(key: str, etag: str) -> IngestOutcome:
+    """Record an uploaded file as a media item, give it a thumbnail and queue it.
+
+    A file that is not a usable image leaves a failed item saying why, and nothing queued."""
+    item = MediaItem(
+        media_item_id_for_object(key, etag),
+        source_type=SourceType.UPLOAD.value,
+        filename=key.rsplit("/", 1)[-1],
+        mime_type="application/octet-stream",
+        original_path=key,
+    )
+    if not media_items.claim(item, stale_after=ABANDONED_CLAIM_AGE):
+        logger.info("upload already recorded; duplicate event ignored", media_item_id=item.media_item_id)
+        return IngestOutcome(
+            item.media_item_id, media_items.get_item(item.media_item_id).status, duplicate=True
+        )
+    logger.append_keys(media_item_id=item.media_item_id)
+
+    with rolled_back_on_failure(item) as files:
+        try:
+            source, size, checksum, metadata = _spool_object(key)
+            with source:
+                facts = probe(source)
+                source.seek(0)
+                thumbnail = make_thumbnail(source, get_settings().thumbnail_long_side)
+        except InvalidImage as error:
+            media_items.transition(item, ProcessingStatus.FAILED, error=error.message)
+            metrics.add_metric(name="UploadsRejected", unit=MetricUnit.Count, value=1)
+            logger.warning("upload is not a usable image", reason=error.message)
+            return IngestOutcome(item.media_item_id, ProcessingStatus.FAILED.value, reason=error.message)
+        filename = metadata.get(FILENAME_METADATA) or item.filename
+        stored_thumbnail = thumbnail_key(item.media_item_id, filename, thumbnail.content_type)
+        files.put(stored_thumbnail, io.BytesIO(thumbnail.body), thumbnail.content_type, {})
+        media_items.update(
+            item,
+            MediaItem.filename.set(filename),
+            MediaItem.mime_type.set(facts.mime_type),
+            MediaItem.file_size.set(size),
+            MediaItem.checksum.set(checksum),
+            MediaItem.width.set(facts.oriented_width),
+            MediaItem.height.set(facts.oriented_height),
+            MediaItem.thumbnail_path.set(stored_thumbnail),
+            MediaItem.thumbnail_mime_type.set(thumbnail.content_type),
+            MediaItem.thumbnail_size.set(len(thumbnail.body)),
+            MediaItem.thumbnail_params.set(
+                {
+                    "long_side": get_settings().thumbnail_long_side,
+                    "width": thumbnail.width,
+                    "height": thumbnail.height,
+                    "format": "jpeg",
+                    "quality": THUMBNAIL_QUALITY,
+                }
+            ),
+        )
+        media_items.transition(item, ProcessingStatus.QUEUED)
+        queue_id = enqueue_processing(item.media_item_id)
+    media_items.update(item, MediaItem.queue_message_id.set(queue_id))
+    metrics.add_metric(name="UploadsIngested", unit=MetricUnit.Count, value=1)
+    logger.info("upload ingested", key=key, queue_id=queue_id)
+    return IngestOutcome(item.media_item_id, ProcessingStatus.QUEUED.value)

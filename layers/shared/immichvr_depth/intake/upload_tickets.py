@@ -1,0 +1,80 @@
+"""Direct uploads: a presigned POST that S3 accepts only under the upload prefix, for one type and size."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from immichvr_depth.platform import aws
+from immichvr_depth.platform.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.store.keys import upload_key
+
+FILENAME_METADATA = "original-filename"
+
+
+@cache
+def accepted_upload_types() -> frozenset[str]:
+    # Pillow is imported here, not at module level, so the API's cold start does not pay for it.
+    from PIL import features
+
+    types = {"image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"}
+    if features.check("avif"):
+        types.add("image/avif")
+    return frozenset(types)
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    media_item_id: str
+    key: str
+    url: str
+    fields: dict[str, str]
+    expires_in: int
+    max_bytes: int
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "mediaItemId": self.media_item_id,
+            "upload": {"method": "POST", "url": self.url, "fields": self.fields},
+            "key": self.key,
+            "expiresIn": self.expires_in,
+            "maxBytes": self.max_bytes,
+        }
+
+
+def presign_upload(filename: str, content_type: str, size: int) -> UploadTicket:
+    """A SigV4 presigned POST that S3 only accepts for this key, this type and at most this size."""
+    settings = get_settings()
+    if not filename.strip():
+        raise InvalidRequest("filename must not be empty")
+    if content_type not in accepted_upload_types():
+        raise UnsupportedMediaType(
+            f"{content_type!r} is not an image type we can decode",
+            accepted=sorted(accepted_upload_types()),
+        )
+    if size <= 0:
+        raise InvalidRequest("size must be a positive number of bytes")
+    if size > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"{size} bytes is more than the {settings.max_upload_bytes} bytes an upload may have",
+            maxBytes=settings.max_upload_bytes,
+        )
+    media_item_id = str(uuid.uuid4())
+    key = upload_key(media_item_id, filename, content_type)
+    fields = {"Content-Type": content_type, f"x-amz-meta-{FILENAME_METADATA}": filename}
+    conditions: list[Any] = [
+        {"Content-Type": content_type},
+        {f"x-amz-meta-{FILENAME_METADATA}": filename},
+        ["content-length-range", 1, size],
+    ]
+    post = aws.s3().generate_presigned_post(
+        settings.media_bucket,
+        key,
+        Fields=fields,
+        Conditions=conditions,
+        ExpiresIn=settings.presigned_url_ttl_s,
+    )
+    return UploadTicket(media_item_id, key, post["url"], post["fields"], settings.presigned_url_ttl_s, size)

@@ -1,0 +1,278 @@
+"""Depth-map files and their records: written file first, record last, each exactly once.
+
+A regeneration writes the new file under the next generation's key, moves the record to it with one
+conditional write, and only then deletes the file it replaced: a reader finds the old map or the new
+one, never a record naming a file not yet written. Every record write is checked, in the same
+transaction, against the media item still being there and not `deleting`, so a processor that
+finishes after a delete began leaves nothing behind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from botocore.exceptions import ClientError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from immichvr_depth.platform import aws
+from immichvr_depth.platform.errors import AppError, NotFound
+from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.store.status import ProcessingStatus
+from immichvr_depth.store.tables import DepthMapRecord, MediaItem, utcnow
+from immichvr_depth.store.versions import VersionType
+
+PNG = "image/png"
+
+
+class ItemGone(NotFound):
+    """The media item was deleted, or is being deleted, while one of its maps was being stored."""
+
+    code = "item_gone"
+
+
+class Evicted(AppError):
+    """The map's file was evicted; its record stays, marked, until a read regenerates it."""
+
+    code = "evicted"
+
+    def __init__(self, record: DepthMapRecord) -> None:
+        super().__init__(f"the {record.version.value} depth map of {record.media_item_id} was evicted")
+        self.record = record
+
+
+@dataclass(frozen=True)
+class DepthMapFile:
+    """What the processor made for one version, before it is stored."""
+
+    media_item_id: str
+    version: VersionType
+    key: str
+    body: bytes
+    width: int
+    height: int
+    sha256: str
+    model_name: str
+    model_version: str
+    input_size: int
+    generation: int = 0
+
+
+def find(media_item_id: str, version: VersionType) -> DepthMapRecord | None:
+    try:
+        return DepthMapRecord.get(media_item_id, version.value, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def all_for(media_item_id: str) -> list[DepthMapRecord]:
+    records = DepthMapRecord.query(media_item_id, consistent_read=True)
+    order = {version: index for index, version in enumerate(VersionType)}
+    return sorted(records, key=lambda record: order[record.version])
+
+
+def generation_is(generation: int) -> Condition:
+    """The record is at `generation` (records older than generations carry none: they are at 0)."""
+    condition = DepthMapRecord.generation == generation
+    if generation == 0:
+        condition = condition | DepthMapRecord.generation.does_not_exist()
+    return condition
+
+
+def _metadata(made: DepthMapFile) -> dict[str, str]:
+    # The facts of the record travel with the file, so a record lost to a crash between the two
+    # writes can be rebuilt from the file alone.
+    return {
+        "sha256": made.sha256,
+        "width": str(made.width),
+        "height": str(made.height),
+        "model-name": made.model_name,
+        "model-version": made.model_version,
+        "input-size": str(made.input_size),
+        "generation": str(made.generation),
+        "generated-at": utcnow().isoformat(),
+    }
+
+
+def _put_file_once(made: DepthMapFile) -> bool:
+    """Store the PNG unless a file is already there; True when this call wrote it."""
+    try:
+        aws.s3().put_object(
+            Bucket=get_settings().media_bucket,
+            Key=made.key,
+            Body=made.body,
+            ContentType=PNG,
+            Metadata=_metadata(made),
+            IfNoneMatch="*",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in {"PreconditionFailed", "412"}:
+            return False
+        raise
+    return True
+
+
+def delete_file(key: str) -> None:
+    """Remove a map's file; removing one already gone is not an error (S3 deletes are idempotent)."""
+    aws.s3().delete_object(Bucket=get_settings().media_bucket, Key=key)
+
+
+def _record_from_stored_file(media_item_id: str, version: VersionType, key: str) -> DepthMapRecord:
+    head = aws.s3().head_object(Bucket=get_settings().media_bucket, Key=key)
+    meta = head["Metadata"]
+    return DepthMapRecord(
+        media_item_id,
+        version.value,
+        file_path=key,
+        file_size=head["ContentLength"],
+        format="png",
+        width=int(meta["width"]),
+        height=int(meta["height"]),
+        model_name=meta["model-name"],
+        model_version=meta["model-version"],
+        processing_params={"input_size": int(meta["input-size"]), "model": meta["model-name"]},
+        checksum=meta["sha256"],
+        generated_at=datetime.fromisoformat(meta["generated-at"]),
+        access_count=0,
+        generation=int(meta.get("generation", "0")),
+    )
+
+
+class _RecordConflict(Exception):
+    """The record was not in the state the write expected: another writer got there first."""
+
+
+def _write_while_item_exists(media_item_id: str, write: Callable[[TransactWrite], None]) -> None:
+    """One transaction: the record write, and the check that the item is there and not `deleting`."""
+    item_alive = MediaItem.media_item_id.exists() & (MediaItem.status != ProcessingStatus.DELETING.value)
+    try:
+        with TransactWrite(connection=DepthMapRecord._get_connection().connection) as transaction:
+            transaction.condition_check(MediaItem, media_item_id, condition=item_alive)
+            write(transaction)
+    except TransactWriteError as error:
+        reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            raise ItemGone(f"media item {media_item_id} was deleted", mediaItemId=media_item_id) from None
+        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            raise _RecordConflict from None
+        raise
+
+
+def store(made: DepthMapFile) -> DepthMapRecord:
+    """Store the file, then its record, so that no record ever points at a missing file.
+
+    A repeated or concurrent delivery finds the file or the record already there and converges
+    on the first one written: one file, one record. Raises ItemGone (after removing the file) when
+    the item was deleted meanwhile."""
+    _put_file_once(made)
+    record = _record_from_stored_file(made.media_item_id, made.version, made.key)
+    try:
+        _write_while_item_exists(
+            made.media_item_id,
+            lambda transaction: transaction.save(
+                record, condition=DepthMapRecord.media_item_id.does_not_exist()
+            ),
+        )
+    except ItemGone:
+        delete_file(made.key)
+        raise
+    except _RecordConflict:
+        existing = find(made.media_item_id, made.version)
+        if existing is None:  # pragma: no cover - deleted between the two calls
+            raise
+        return existing
+    return record
+
+
+def replace(made: DepthMapFile, replacing: int) -> DepthMapRecord:
+    """Replace generation `replacing` of the version by `made` (generation `replacing + 1`).
+
+    The new file is written first under its own key; the record moves to it in one write that holds
+    only while the record is still at `replacing`; the replaced file is deleted last. A delivery
+    that finds the record already moved returns it untouched: concurrent or repeated deliveries of
+    one request write one file (the key is the same) and one new generation."""
+    current = find(made.media_item_id, made.version)
+    if current is None:
+        return store(made)
+    if current.generation != replacing:
+        return current
+    _put_file_once(made)
+    new = _record_from_stored_file(made.media_item_id, made.version, made.key)
+    actions: list[Action] = [
+        DepthMapRecord.file_path.set(new.file_path),
+        DepthMapRecord.file_size.set(new.file_size),
+        DepthMapRecord.width.set(new.width),
+        DepthMapRecord.height.set(new.height),
+        DepthMapRecord.model_name.set(new.model_name),
+        DepthMapRecord.model_version.set(new.model_version),
+        DepthMapRecord.processing_params.set(new.processing_params),
+        DepthMapRecord.checksum.set(new.checksum),
+        DepthMapRecord.generated_at.set(new.generated_at),
+        DepthMapRecord.generation.set(new.generation),
+        DepthMapRecord.evicted_at.remove(),
+    ]
+    target = DepthMapRecord(made.media_item_id, made.version.value)
+    try:
+        _write_while_item_exists(
+            made.media_item_id,
+            lambda transaction: transaction.update(
+                target, actions, condition=DepthMapRecord.media_item_id.exists() & generation_is(replacing)
+            ),
+        )
+    except ItemGone:
+        delete_file(made.key)
+        raise
+    except _RecordConflict:
+        # Another delivery of the same request moved it (to this very file) and deletes the old one.
+        moved = find(made.media_item_id, made.version)
+        return moved if moved is not None else current
+    if current.file_path != made.key:
+        delete_file(current.file_path)
+    moved = find(made.media_item_id, made.version)
+    return moved if moved is not None else new
+
+
+def record_access(media_item_id: str, version: VersionType) -> DepthMapRecord:
+    """Count a download atomically (an update expression, no read-modify-write) and return the record
+    as it now is. A map evicted meanwhile raises Evicted: the eviction and the read are ordered by
+    this write, so a map read before the eviction's own conditional write is never evicted."""
+    record = DepthMapRecord(media_item_id, version.value)
+    try:
+        record.update(
+            actions=[DepthMapRecord.access_count.add(1), DepthMapRecord.accessed_at.set(utcnow())],
+            condition=DepthMapRecord.media_item_id.exists() & DepthMapRecord.evicted_at.does_not_exist(),
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        existing = find(media_item_id, version)
+        if existing is not None and existing.evicted_at is not None:
+            raise Evicted(existing) from None
+        raise NotFound(f"no {version.value} depth map for media item {media_item_id}") from None
+    return record
+
+
+def mark_evicted(record: DepthMapRecord, idle_since: datetime) -> bool:
+    """Mark the record evicted if it is still the map that was found idle: same generation, not read
+    and not made since `idle_since`, not already evicted. True when this call marked it."""
+    condition = (
+        DepthMapRecord.media_item_id.exists()
+        & generation_is(int(record.generation))
+        & DepthMapRecord.evicted_at.does_not_exist()
+        & (DepthMapRecord.generated_at < idle_since)
+        & (DepthMapRecord.accessed_at.does_not_exist() | (DepthMapRecord.accessed_at < idle_since))
+    )
+    try:
+        record.update(actions=[DepthMapRecord.evicted_at.set(utcnow())], condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def etag(record: DepthMapRecord) -> str:
+    return f'"{record.checksum}"'

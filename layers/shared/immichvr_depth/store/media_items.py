@@ -1,0 +1,155 @@
+"""Reading and changing media items, with every status change made as a conditional update."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
+
+from immichvr_depth.platform.errors import Conflict, InvalidRequest, NotFound
+from immichvr_depth.store.status import ProcessingStatus, sources_of
+from immichvr_depth.store.tables import LISTING_PARTITION, MediaItem, utcnow
+
+MAX_PAGE_SIZE = 100
+
+
+class StatusConflict(Conflict):
+    """The item was not in a status from which the requested change is allowed."""
+
+    code = "status_conflict"
+
+
+def _condition_failed(error: PutError | UpdateError | DeleteError) -> bool:
+    return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+def get_item(media_item_id: str) -> MediaItem:
+    try:
+        return MediaItem.get(media_item_id, consistent_read=True)
+    except DoesNotExist:
+        raise NotFound(f"media item {media_item_id} not found", mediaItemId=media_item_id) from None
+
+
+def find_item(media_item_id: str) -> MediaItem | None:
+    try:
+        return MediaItem.get(media_item_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def claim(item: MediaItem, *, stale_after: timedelta) -> bool:
+    """Create `item` in `pending` unless it exists; a pending claim older than `stale_after` was
+    abandoned by a crashed writer and may be taken over. Returns False when someone else holds it."""
+    abandoned_before = utcnow() - stale_after
+    condition = MediaItem.media_item_id.does_not_exist() | (
+        (MediaItem.status == ProcessingStatus.PENDING.value) & (MediaItem.updated_at < abandoned_before)
+    )
+    item.status = ProcessingStatus.PENDING.value
+    item.created_at = item.updated_at = utcnow()
+    try:
+        item.save(condition=condition)
+    except PutError as error:
+        if _condition_failed(error):
+            return False
+        raise
+    return True
+
+
+def update(item: MediaItem, *actions: Action) -> None:
+    """Change attributes of an item that still exists: an update of a deleted item must not bring a
+    partial one back (DynamoDB's UpdateItem would create it)."""
+    try:
+        item.update(
+            actions=[*actions, MediaItem.updated_at.set(utcnow())],
+            condition=MediaItem.media_item_id.exists(),
+        )
+    except UpdateError as error:
+        if _condition_failed(error):
+            raise NotFound(
+                f"media item {item.media_item_id} was deleted meanwhile", mediaItemId=item.media_item_id
+            ) from None
+        raise
+
+
+def transition(
+    item: MediaItem,
+    target: ProcessingStatus,
+    *actions: Action,
+    error: str | None = None,
+    count_attempt: bool = False,
+    only_from: Collection[ProcessingStatus] | None = None,
+) -> None:
+    """Move `item` to `target` if its stored status allows it, recording the error (or clearing it).
+    `only_from` narrows the statuses it may leave (a subset of those the transitions allow)."""
+    changes: list[Action] = [
+        MediaItem.status.set(target.value),
+        MediaItem.updated_at.set(utcnow()),
+        MediaItem.last_error.set(error) if error else MediaItem.last_error.remove(),
+        *actions,
+    ]
+    if count_attempt:
+        changes.append(MediaItem.attempts.add(1))
+    try:
+        sources = [s for s in sources_of(target) if only_from is None or s in only_from]
+        item.update(actions=changes, condition=MediaItem.status.is_in(*[s.value for s in sources]))
+    except UpdateError as failure:
+        if _condition_failed(failure):
+            item.refresh(consistent_read=True)
+            raise StatusConflict(
+                f"media item {item.media_item_id} is {item.status}; cannot become {target.value}",
+                status=item.status,
+            ) from None
+        raise
+
+
+def delete_pending(item: MediaItem) -> None:
+    """Remove a claim that never got all its files (a rolled-back import or upload)."""
+    try:
+        item.delete(condition=MediaItem.status == ProcessingStatus.PENDING.value)
+    except DeleteError as error:
+        if not _condition_failed(error):
+            raise
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[MediaItem]
+    next_cursor: str | None
+
+
+def _encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error):
+        raise InvalidRequest("cursor is not one this API handed out") from None
+    if not isinstance(key, dict):
+        raise InvalidRequest("cursor is not one this API handed out")
+    return key
+
+
+def list_items(limit: int, cursor: str | None) -> Page:
+    """Media items, newest first, a page at a time."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+    result = MediaItem.listing_index.query(
+        LISTING_PARTITION,
+        scan_index_forward=False,
+        limit=limit,
+        last_evaluated_key=_decode_cursor(cursor) if cursor else None,
+    )
+    items = list(result)
+    return Page(items=items, next_cursor=_encode_cursor(result.last_evaluated_key))
