@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
+from depth_inference.model_source import resolve_model_source
 from immichvr_local.functions import FunctionPool
 from immichvr_local.gateway import Gateway
 from immichvr_local.logs import logger
@@ -125,10 +126,12 @@ class LocalSystem:
     def _load_depth_backend(self) -> None:
         """Load the model before serving, so a missing model fails the start, not the first photo."""
         from immichvr_depth.depth.backends import backend_from_settings
+        from immichvr_local.depth_backend import LOCAL, register_in_process_backend
 
-        if os.environ.get("DEPTH_BACKEND") != "local":
+        register_in_process_backend()
+        if os.environ.get("DEPTH_BACKEND") != LOCAL:
             return
-        model = os.environ.get("DEPTH_MODEL") or "depth-anything/Depth-Anything-V2-Small-hf"
+        model = resolve_model_source()
         logger.info("loading the depth model (the first run downloads it)", model=model)
         started = time.perf_counter()
         backend_from_settings()
@@ -137,18 +140,18 @@ class LocalSystem:
     def _start_async_endpoint(self) -> None:
         """In async mode with the local backend, the emulated asynchronous endpoint answers the
         processor's submissions through the embedded AWS (S3, SNS, the completion queue)."""
-        from immichvr_depth.depth.backends import local_engine, use_local_async_endpoint
         from immichvr_depth.platform.settings import get_settings
 
         # Imported here, like the shared package everywhere in this module: after the environment is set.
         from immichvr_local.async_endpoint import LocalAsyncEndpoint
+        from immichvr_local.depth_backend import LOCAL, local_engine, register_async_endpoint
 
         assert self.stack is not None
         settings = get_settings()
-        if settings.inference_mode != "async" or settings.depth_backend != "local":
+        if settings.inference_mode != "async" or settings.depth_backend != LOCAL:
             return
         self.async_endpoint = LocalAsyncEndpoint.from_stack(self.stack, local_engine)
-        use_local_async_endpoint(self.async_endpoint)
+        register_async_endpoint(self.async_endpoint)
         logger.info("asynchronous inference: emulated endpoint answers through SNS and the completion queue")
 
     def _queue_workers(self, template: Template, pools: dict[str, FunctionPool]) -> list[QueueWorker]:
@@ -186,9 +189,9 @@ class LocalSystem:
 
     def stop(self) -> None:
         if self.async_endpoint is not None:
-            from immichvr_depth.depth.backends import use_local_async_endpoint
+            from immichvr_local.depth_backend import register_async_endpoint
 
-            use_local_async_endpoint(None)
+            register_async_endpoint(None)
             self.async_endpoint.close()
         if self.scheduler is not None:
             self.scheduler.stop()

@@ -3,7 +3,7 @@
 It is configured from template.yaml's own `AsyncInferenceConfig` (output and failure paths, the two
 notification topics, the concurrency per instance) and behaves as SageMaker does with it: `submit`
 queues the request and returns; a worker thread reads the input from S3, runs the container's model
-code (the in-process engine that `depth_backends` loads), writes the PNG under the output path (or the
+code (the in-process engine of depth_backend.py), writes the PNG under the output path (or the
 error under the failure path) and publishes the notification JSON SageMaker publishes to the success
 (error) topic. The embedded AWS delivers it to the completion queue, whose worker invokes the real
 completion function.
@@ -70,7 +70,7 @@ def _now() -> str:
 
 
 class LocalAsyncEndpoint:
-    """Implements `depth_backends.AsyncDepthBackend`; install it with `use_local_async_endpoint`."""
+    """An `AsyncDepthBackend`; `depth_backend.register_async_endpoint` makes DEPTH_BACKEND=local use it."""
 
     def __init__(
         self, config: AsyncConfig, client: Callable[[str], Any], engine: Callable[[], DepthEngine]

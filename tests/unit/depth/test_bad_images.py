@@ -34,6 +34,7 @@ from immichvr_depth.store.keys import original_key, thumbnail_key
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import MediaItem
 from immichvr_depth.store.versions import VersionType
+from immichvr_local.depth_backend import register_in_process_backend
 from immichvr_local.stack import LocalStack
 from immichvr_local.template import Template
 from tests.conftest import _reset_shared_caches
@@ -68,6 +69,7 @@ def backend(tiny_model_dir: Path) -> Iterator[DepthBackend]:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
+            register_in_process_backend()
             yield backend_from_settings()
         finally:
             torch.set_num_threads(threads)

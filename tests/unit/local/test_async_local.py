@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from immichvr_depth.depth.async_inference import InvocationContext, s3_uri
-from immichvr_depth.depth.backends import AsyncInvocation, local_engine, use_local_async_endpoint
+from immichvr_depth.depth.backends import AsyncInvocation
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.aws import reset_clients
 from immichvr_depth.platform.settings import get_settings
@@ -25,6 +25,7 @@ from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 from immichvr_depth.store.versions import VersionType
 from immichvr_local.async_endpoint import AsyncConfig, LocalAsyncEndpoint
+from immichvr_local.depth_backend import local_engine, register_async_endpoint
 from immichvr_local.functions import FunctionPool
 from immichvr_local.stack import LocalStack
 from immichvr_local.template import Template
@@ -54,7 +55,7 @@ def stack(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loc
             monkeypatch.setenv(name, value)
         _reset()
         yield local
-    use_local_async_endpoint(None)
+    register_async_endpoint(None)
     _reset()
 
 
@@ -62,7 +63,7 @@ def stack(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loc
 def endpoint(stack: LocalStack) -> Iterator[LocalAsyncEndpoint]:
     emulated = LocalAsyncEndpoint.from_stack(stack, local_engine)
     assert emulated is not None
-    use_local_async_endpoint(emulated)
+    register_async_endpoint(emulated)
     yield emulated
     emulated.close()
 

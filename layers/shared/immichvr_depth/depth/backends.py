@@ -1,14 +1,15 @@
-"""Where depth comes from: the SageMaker endpoint when deployed, the container's model code in-process
-locally. Both answer the same way: a 16-bit PNG plus the facts of the model that made it."""
+"""Where depth comes from: a SageMaker endpoint, real-time or asynchronous, or a backend registered by
+name (the local runner registers its in-process model and its emulated asynchronous endpoint). Every
+backend answers the same way: a 16-bit PNG plus the facts of the model that made it."""
 
 from __future__ import annotations
 
 import io
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -16,8 +17,7 @@ from immichvr_depth.platform import aws
 from immichvr_depth.platform.errors import InvalidImage, UpstreamError, UpstreamTimeout
 from immichvr_depth.platform.settings import Settings, get_settings
 
-if TYPE_CHECKING:
-    from depth_inference.engine import DepthEngine
+_Answer = TypeVar("_Answer")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class AsyncDepthBackend(Protocol):
 def prediction_from_png(png: bytes, *, input_size: int) -> DepthPrediction:
     """The prediction an endpoint's output PNG holds: the container writes the model's facts into the
     file as PNG text, since an asynchronous answer reaches us as an S3 object without headers.
-    `input_size` is what was asked for, used when the file does not say (an older container)."""
+    `input_size` is what was asked for, used when the file carries no `input_size` text."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -93,6 +93,9 @@ _RETRYABLE = {
 
 
 class SageMakerBackend:
+    """A real-time SageMaker endpoint: InvokeEndpoint, retried with jittered backoff while the endpoint
+    is throttled, not ready or failing on its side."""
+
     def __init__(self, endpoint_name: str, *, attempts: int = 5, base_delay_s: float = 0.5) -> None:
         if not endpoint_name:
             raise UpstreamError("SAGEMAKER_ENDPOINT_NAME is not set; no endpoint to send images to")
@@ -101,27 +104,32 @@ class SageMakerBackend:
         self.base_delay_s = base_delay_s
 
     def estimate(self, body: bytes, content_type: str, input_size: int) -> DepthPrediction:
+        response = self._call(
+            lambda: aws.sagemaker_runtime().invoke_endpoint(
+                EndpointName=self.endpoint_name,
+                ContentType=content_type,
+                Accept="image/png",
+                Body=body,
+                CustomAttributes=f"input_size={input_size}",
+            )
+        )
+        facts = parse_custom_attributes(response.get("CustomAttributes", ""))
+        return DepthPrediction(
+            png=response["Body"].read(),
+            model_name=facts.get("model_name", "unknown"),
+            model_version=facts.get("model_version", "unknown"),
+            input_size=int(facts.get("input_size", input_size)),
+        )
+
+    def _call(self, invoke: Callable[[], _Answer]) -> _Answer:
+        """`invoke`, tried up to `attempts` times while SageMaker answers with a retryable error."""
         for attempt in range(1, self.attempts + 1):
             try:
-                response = aws.sagemaker_runtime().invoke_endpoint(
-                    EndpointName=self.endpoint_name,
-                    ContentType=content_type,
-                    Accept="image/png",
-                    Body=body,
-                    CustomAttributes=f"input_size={input_size}",
-                )
+                return invoke()
             except ClientError as error:
                 self._raise_unless_retryable(error, attempt)
                 # Full jitter keeps many processor Lambdas from retrying in lockstep.
                 time.sleep(random.uniform(0, self.base_delay_s * 2 ** (attempt - 1)))  # noqa: S311
-                continue
-            facts = parse_custom_attributes(response.get("CustomAttributes", ""))
-            return DepthPrediction(
-                png=response["Body"].read(),
-                model_name=facts.get("model_name", "unknown"),
-                model_version=facts.get("model_version", "unknown"),
-                input_size=int(facts.get("input_size", input_size)),
-            )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _raise_unless_retryable(self, error: ClientError, attempt: int) -> None:
@@ -148,87 +156,71 @@ class SageMakerAsyncBackend(SageMakerBackend):
     endpoint has no instance (it wakes up for the backlog); the answer comes back as a notification."""
 
     def submit(self, invocation: AsyncInvocation) -> None:
-        for attempt in range(1, self.attempts + 1):
-            try:
-                aws.sagemaker_runtime().invoke_endpoint_async(
-                    EndpointName=self.endpoint_name,
-                    InputLocation=invocation.input_location,
-                    ContentType=invocation.content_type,
-                    Accept="image/png",
-                    CustomAttributes=f"input_size={invocation.input_size}",
-                    InferenceId=invocation.inference_id,
-                )
-            except ClientError as error:
-                self._raise_unless_retryable(error, attempt)
-                time.sleep(random.uniform(0, self.base_delay_s * 2 ** (attempt - 1)))  # noqa: S311
-                continue
-            return
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-class LocalBackend:
-    """The inference container's own model code, run in this process (local runner and tests)."""
-
-    def __init__(self, engine: DepthEngine) -> None:
-        self.engine = engine
-
-    def estimate(self, body: bytes, content_type: str, input_size: int) -> DepthPrediction:
-        from depth_inference.errors import InvalidInput
-
-        try:
-            output = self.engine.predict(body, input_size=input_size)
-        except InvalidInput as error:
-            raise InvalidImage(f"the depth model rejected the image: {error}") from error
-        return DepthPrediction(
-            png=output.png,
-            model_name=output.model_name,
-            model_version=output.model_version,
-            input_size=output.input_size,
+        self._call(
+            lambda: aws.sagemaker_runtime().invoke_endpoint_async(
+                EndpointName=self.endpoint_name,
+                InputLocation=invocation.input_location,
+                ContentType=invocation.content_type,
+                Accept="image/png",
+                CustomAttributes=f"input_size={invocation.input_size}",
+                InferenceId=invocation.inference_id,
+            )
         )
 
 
-@cache
-def _local_backend(model_source: str) -> LocalBackend:
-    from depth_inference.engine import DepthEngine
+SAGEMAKER = "sagemaker"
 
-    return LocalBackend(DepthEngine.load(model_source or None, device="cpu"))
-
-
-def local_engine(settings: Settings | None = None) -> DepthEngine:
-    """The in-process model the local backends run (loaded once per model)."""
-    settings = settings or get_settings()
-    return _local_backend(settings.depth_model).engine
+# Backends other than SageMaker, by the DEPTH_BACKEND name that selects them. They are registered
+# by whoever runs the functions outside AWS (the local runner), never by the functions themselves.
+_realtime_backends: dict[str, Callable[[Settings], DepthBackend]] = {}
+_async_backends: dict[str, Callable[[Settings], AsyncDepthBackend]] = {}
 
 
-_local_async_endpoint: list[AsyncDepthBackend] = []
+def register_backend(
+    name: str,
+    *,
+    realtime: Callable[[Settings], DepthBackend] | None = None,
+    asynchronous: Callable[[Settings], AsyncDepthBackend] | None = None,
+) -> None:
+    """Make DEPTH_BACKEND=`name` select these backends (each made from the settings when asked for)."""
+    if name == SAGEMAKER:
+        raise ValueError(f"{SAGEMAKER!r} is built in and cannot be replaced")
+    if realtime is not None:
+        _realtime_backends[name] = realtime
+    if asynchronous is not None:
+        _async_backends[name] = asynchronous
 
 
-def use_local_async_endpoint(endpoint: AsyncDepthBackend | None) -> None:
-    """Install (or, with None, remove) the emulated asynchronous endpoint of the local runner, which
-    owns the embedded AWS it answers through; `async_backend_from_settings` hands it out locally."""
-    _local_async_endpoint.clear()
-    if endpoint is not None:
-        _local_async_endpoint.append(endpoint)
+def unregister_backend(name: str, *, asynchronous_only: bool = False) -> None:
+    """Forget the backends registered under `name` (only its asynchronous one with `asynchronous_only`)."""
+    _async_backends.pop(name, None)
+    if not asynchronous_only:
+        _realtime_backends.pop(name, None)
 
 
-def async_backend_from_settings(settings: Settings | None = None) -> AsyncDepthBackend:
-    settings = settings or get_settings()
-    if settings.depth_backend == "sagemaker":
-        return SageMakerAsyncBackend(settings.sagemaker_endpoint_name)
-    if settings.depth_backend == "local":
-        if not _local_async_endpoint:
-            raise UpstreamError(
-                "INFERENCE_MODE=async with DEPTH_BACKEND=local needs the local runner's emulated "
-                "asynchronous endpoint (start the system with immichvr-local / make run)"
-            )
-        return _local_async_endpoint[0]
-    raise ValueError(f"DEPTH_BACKEND must be 'sagemaker' or 'local', not {settings.depth_backend!r}")
+def _unknown(settings: Settings, registered: dict[str, object], mode: str) -> UpstreamError:
+    names = ", ".join(repr(name) for name in [SAGEMAKER, *sorted(registered)])
+    return UpstreamError(
+        f"DEPTH_BACKEND {settings.depth_backend!r} has no {mode} backend in this process; "
+        f"the {mode} backends here are: {names}"
+    )
 
 
 def backend_from_settings(settings: Settings | None = None) -> DepthBackend:
     settings = settings or get_settings()
-    if settings.depth_backend == "local":
-        return _local_backend(settings.depth_model)
-    if settings.depth_backend == "sagemaker":
+    if settings.depth_backend == SAGEMAKER:
         return SageMakerBackend(settings.sagemaker_endpoint_name)
-    raise ValueError(f"DEPTH_BACKEND must be 'sagemaker' or 'local', not {settings.depth_backend!r}")
+    factory = _realtime_backends.get(settings.depth_backend)
+    if factory is None:
+        raise _unknown(settings, dict(_realtime_backends), "real-time")
+    return factory(settings)
+
+
+def async_backend_from_settings(settings: Settings | None = None) -> AsyncDepthBackend:
+    settings = settings or get_settings()
+    if settings.depth_backend == SAGEMAKER:
+        return SageMakerAsyncBackend(settings.sagemaker_endpoint_name)
+    factory = _async_backends.get(settings.depth_backend)
+    if factory is None:
+        raise _unknown(settings, dict(_async_backends), "asynchronous")
+    return factory(settings)
