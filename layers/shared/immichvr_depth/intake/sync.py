@@ -16,6 +16,7 @@ from immichvr_depth.intake.immich import ImmichAlbum, ImmichClient
 from immichvr_depth.intake.import_queue import ImportSource, enqueue_imports
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.settings import Settings
+from immichvr_depth.store.conditions import condition_failed
 from immichvr_depth.store.tables import ImmichSyncState, utcnow
 
 SYNC_ID = "immich-metadata-sync"
@@ -39,34 +40,21 @@ class AlbumImport:
     queued: int
 
 
-def _state_model() -> type[ImmichSyncState]:
-    # pynamodb binds the table name at import; the functions' settings are the authority.
-    from immichvr_depth.platform.settings import get_settings
-
-    name = get_settings().immich_sync_state_table
-    if name and ImmichSyncState.Meta.table_name != name:
-        ImmichSyncState.Meta.table_name = name
-        ImmichSyncState._connection = None
-    return ImmichSyncState
-
-
 def read_cursor() -> datetime | None:
-    model = _state_model()
     try:
-        return model.get(SYNC_ID, consistent_read=True).cursor
-    except model.DoesNotExist:
+        return ImmichSyncState.get(SYNC_ID, consistent_read=True).cursor
+    except ImmichSyncState.DoesNotExist:
         return None
 
 
 def advance_cursor(cursor: datetime, queued: int) -> bool:
     """Store ``cursor`` unless a run that started later already stored its own: two overlapping runs
     can never move it backwards. Returns whether it moved."""
-    model = _state_model()
-    state = model(SYNC_ID, cursor=cursor, assets_queued=queued, updated_at=utcnow())
+    state = ImmichSyncState(SYNC_ID, cursor=cursor, assets_queued=queued, updated_at=utcnow())
     try:
-        state.save(condition=model.cursor.does_not_exist() | (model.cursor < cursor))
+        state.save(condition=ImmichSyncState.cursor.does_not_exist() | (ImmichSyncState.cursor < cursor))
     except PutError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(error):
             logger.info("a later sync already moved the cursor", cursor=cursor.isoformat())
             return False
         raise

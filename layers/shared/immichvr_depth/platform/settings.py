@@ -51,7 +51,7 @@ class Settings:
     import_queue_url: str = ""
     immich_webhook_secret: str = ""
     immich_webhook_secret_parameter: str = ""
-    immich_sync_state_table: str = ""
+    immich_sync_state_table: str = "immichvr-immich-sync-state"
     immich_sync_album_ids: tuple[str, ...] = ()
     immich_sync_interval_minutes: int = 15
     import_retry_base_delay_s: int = 30
@@ -87,7 +87,7 @@ class Settings:
             import_queue_url=env("IMPORT_QUEUE_URL", ""),
             immich_webhook_secret=env("IMMICH_WEBHOOK_SECRET", ""),
             immich_webhook_secret_parameter=env("IMMICH_WEBHOOK_SECRET_PARAMETER", ""),
-            immich_sync_state_table=env("IMMICH_SYNC_STATE_TABLE", ""),
+            immich_sync_state_table=env("IMMICH_SYNC_STATE_TABLE", "") or "immichvr-immich-sync-state",
             immich_sync_album_ids=tuple(
                 part.strip() for part in env("IMMICH_SYNC_ALBUM_IDS", "").split(",") if part.strip()
             ),

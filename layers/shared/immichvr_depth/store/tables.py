@@ -1,8 +1,13 @@
-"""DynamoDB tables as pynamodb models. Table names come from the environment (the template sets them)."""
+"""The DynamoDB tables as pynamodb models, each bound to the table the settings name.
+
+A model's table name is read from the settings whenever pynamodb makes or checks its connection, never
+at import: the functions' environment (set by the template, or by the local runner and the tests) is
+the one source, and pynamodb reconnects when the name it was given changes. The region is botocore's,
+from the same environment."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +21,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from immichvr_depth.platform.settings import Settings, get_settings
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.versions import VersionType
 
@@ -27,8 +33,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+class _TableName:
+    """A model's `Meta.table_name`, read from the settings each time pynamodb asks for it."""
+
+    def __init__(self, name_in: Callable[[Settings], str]) -> None:
+        self._name_in = name_in
+
+    def __get__(self, instance: object, owner: type | None = None) -> str:
+        return self._name_in(get_settings())
 
 
 class ImmichAssetIndex(GlobalSecondaryIndex["MediaItem"]):
@@ -50,8 +62,7 @@ class ListingIndex(GlobalSecondaryIndex["MediaItem"]):
 
 class MediaItem(Model):
     class Meta:
-        table_name = os.environ.get("MEDIA_TABLE", "immichvr-media-items")
-        region = _region()
+        table_name = _TableName(lambda settings: settings.media_table)
 
     media_item_id = UnicodeAttribute(hash_key=True)
     source_type = UnicodeAttribute()
@@ -83,11 +94,10 @@ class MediaItem(Model):
 
 class ImmichSyncState(Model):
     """Where the scheduled Immich sync got to: one item per sync, holding the start time of the last
-    run that finished. The table name is set from the settings when the sync runs."""
+    run that finished."""
 
     class Meta:
-        table_name = os.environ.get("IMMICH_SYNC_STATE_TABLE", "immichvr-immich-sync-state")
-        region = _region()
+        table_name = _TableName(lambda settings: settings.immich_sync_state_table)
 
     sync_id = UnicodeAttribute(hash_key=True)
     # Stored as fixed-width UTC text, so a conditional "cursor < new" compares instants.
@@ -98,12 +108,10 @@ class ImmichSyncState(Model):
 
 class DepthMapRecord(Model):
     class Meta:
-        table_name = os.environ.get("DEPTH_MAPS_TABLE", "immichvr-depth-maps")
-        region = _region()
+        table_name = _TableName(lambda settings: settings.depth_maps_table)
 
     media_item_id = UnicodeAttribute(hash_key=True)
-    # Records written before versions existed carry no range key value of their own;
-    # `version` reads them as full resolution.
+    # A VersionType value; `version` reads it typed.
     version_type = UnicodeAttribute(range_key=True, default=VersionType.FULL_RESOLUTION.value)
     file_path = UnicodeAttribute()
     file_size = NumberAttribute()
@@ -118,7 +126,7 @@ class DepthMapRecord(Model):
     accessed_at = UTCDateTimeAttribute(null=True)
     access_count = NumberAttribute(default=0)
     # Each regeneration writes its file under the next generation's key, then moves the record to it;
-    # records written before regeneration existed read as generation 0 (today's key).
+    # a record without the attribute is generation 0, whose file has the key without a suffix.
     generation = NumberAttribute(default=0)
     # Set when the eviction deleted the file (full resolution only); a read regenerates it.
     evicted_at = UTCDateTimeAttribute(null=True)
