@@ -21,6 +21,7 @@ from cfnlint.api import lint_file
 from cfnlint.decode import decode_str
 
 from immichvr_depth.store import keys
+from immichvr_depth.store.processing_queue import MAX_RECEIVES
 from immichvr_depth.store.tables import DepthMapRecord, ImmichSyncState, MediaItem
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -501,6 +502,11 @@ def test_failed_messages_go_to_a_dead_letter_queue_after_a_few_tries(resources: 
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["ProcessingDeadLetterQueue", "Arn"]}
     assert 3 <= redrive["maxReceiveCount"] <= 5
     assert resources["ProcessingDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_the_processing_attempts_counted_in_code_are_the_queues_receives(resources: dict[str, Any]) -> None:
+    """The completion requeues a failed item while its attempts are under the queue's receive count."""
+    assert resources["ProcessingQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == MAX_RECEIVES
 
 
 def test_visibility_timeout_is_at_least_six_times_the_processor_timeout(

@@ -26,19 +26,17 @@ from immichvr_depth.depth.async_inference import (
 )
 from immichvr_depth.depth.async_inference import parse_s3_uri as _parse_s3_uri
 from immichvr_depth.depth.backends import DepthPrediction, prediction_from_png
-from immichvr_depth.depth.processing import store_prediction
+from immichvr_depth.depth.processing import complete_item, store_prediction
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.errors import InvalidImage, InvalidRequest
 from immichvr_depth.platform.observability import logger, metrics
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import depth_maps, media_items
-from immichvr_depth.store.processing_queue import ProcessingMessage
+from immichvr_depth.store.conditions import condition_failed
+from immichvr_depth.store.processing_queue import MAX_RECEIVES, enqueue_processing
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import MediaItem, utcnow
 from immichvr_depth.store.versions import VersionType
-
-# As many tries as the processing queue gives a message before its dead-letter queue.
-MAX_ATTEMPTS = 3
 
 # Statuses in which an answer is still wanted. Anything else (completed, pending, being deleted)
 # means the answer is a late duplicate or its item is going: it is dropped.
@@ -91,7 +89,7 @@ def _on_success(notification: Notification, media_item_id: str, version: Version
         if item.status == ProcessingStatus.PROCESSING.value and not item.pending_versions:
             # The first delivery stored the map and took the version off, then stopped short of
             # completing the item: finish its work.
-            _complete(item)
+            complete_item(item)
         _clean_up(notification)
         return Completion(Result.DUPLICATE, media_item_id, version)
     if item.status == ProcessingStatus.COMPLETED.value:
@@ -115,7 +113,7 @@ def _on_success(notification: Notification, media_item_id: str, version: Version
 
     marked = _mark_done(item, version)
     if marked and not item.pending_versions and item.status == ProcessingStatus.PROCESSING.value:
-        _complete(item)
+        complete_item(item)
     _clean_up(notification)
     return Completion(Result.STORED, media_item_id, version)
 
@@ -123,17 +121,6 @@ def _on_success(notification: Notification, media_item_id: str, version: Version
 def _store(item: MediaItem, context: InvocationContext, prediction: DepthPrediction) -> None:
     """The one call of store_prediction: what it needs comes from the submission's context."""
     store_prediction(item, context.version, context.oriented_size, prediction, context.replacing)
-
-
-def _complete(item: MediaItem) -> None:
-    try:
-        media_items.transition(item, ProcessingStatus.COMPLETED)
-    except media_items.StatusConflict:
-        # Completed by a concurrent answer, or being deleted: either way not this call's to finish.
-        logger.info("item not completed here", status=item.status)
-        return
-    metrics.add_metric(name="ItemsProcessed", unit=MetricUnit.Count, value=1)
-    logger.info("last outstanding version stored; item completed")
 
 
 def _mark_done(item: MediaItem, version: VersionType) -> bool:
@@ -145,7 +132,7 @@ def _mark_done(item: MediaItem, version: VersionType) -> bool:
             condition=MediaItem.pending_versions.contains(version.value),
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
         item.refresh(consistent_read=True)
         return False
@@ -183,16 +170,13 @@ def _fail(
         logger.info("item no longer processing; failure not recorded again", status=item.status)
         _clean_up(notification)
         return Completion(Result.DUPLICATE, item.media_item_id, version, reason)
-    requeue = not permanent and int(item.attempts or 0) < MAX_ATTEMPTS
+    requeue = not permanent and int(item.attempts or 0) < MAX_RECEIVES
     if requeue:
         # A regeneration goes round again as one; a first map is simply missing.
         context = _context(notification)
         replacing = context.replacing if context is not None else None
         regenerate = {version: replacing} if replacing is not None else {}
-        aws.sqs().send_message(
-            QueueUrl=get_settings().processing_queue_url,
-            MessageBody=ProcessingMessage(item.media_item_id, regenerate).to_json(),
-        )
+        enqueue_processing(item.media_item_id, regenerate)
         metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
         logger.warning("asynchronous inference failed; item requeued", reason=reason, attempts=item.attempts)
     else:
@@ -232,7 +216,7 @@ def _context(notification: Notification) -> InvocationContext | None:
     try:
         head = aws.s3().head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+        if aws.missing_object(error):
             return None
         raise
     return InvocationContext.from_metadata(head["Metadata"])

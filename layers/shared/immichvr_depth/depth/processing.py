@@ -39,7 +39,7 @@ def _ms_since(started: float) -> float:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ProcessingOutcome:
     media_item_id: str
     status: ProcessingStatus
     made: tuple[VersionType, ...] = ()
@@ -160,9 +160,9 @@ def work_to_do(item: MediaItem, regenerate: Mapping[VersionType, int]) -> list[W
     return work
 
 
-def _gone(media_item_id: str, reason: str) -> Outcome:
+def _gone(media_item_id: str, reason: str) -> ProcessingOutcome:
     logger.warning("media item deleted; dropping its message", reason=reason)
-    return Outcome(media_item_id, ProcessingStatus.FAILED, reason=reason)
+    return ProcessingOutcome(media_item_id, ProcessingStatus.FAILED, reason=reason)
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def _start(
     media_item_id: str,
     regenerate: Mapping[VersionType, int] | None,
     actions_for: Callable[[list[Work]], list[Action]] = lambda _: [],
-) -> _Started | Outcome:
+) -> _Started | ProcessingOutcome:
     """Load the item and move it to `processing` (with `actions_for(work)` in the same write), or say
     why there is nothing to do: the item is gone or being deleted, or a duplicate delivery found it
     completed. A regeneration of a completed item goes round `queued` again."""
@@ -184,14 +184,14 @@ def _start(
         item = media_items.get_item(media_item_id)
     except NotFound:
         logger.warning("media item no longer exists; dropping its message")
-        return Outcome(media_item_id, ProcessingStatus.FAILED, reason="media item not found")
+        return ProcessingOutcome(media_item_id, ProcessingStatus.FAILED, reason="media item not found")
     if item.status == ProcessingStatus.DELETING.value:
         return _gone(media_item_id, "media item is being deleted")
     work = work_to_do(item, regenerate or {})
     if item.status == ProcessingStatus.COMPLETED.value:
         if not work:
             logger.info("already completed; duplicate delivery ignored")
-            return Outcome(media_item_id, ProcessingStatus.COMPLETED)
+            return ProcessingOutcome(media_item_id, ProcessingStatus.COMPLETED)
         media_items.transition(item, ProcessingStatus.QUEUED)
     try:
         media_items.transition(item, ProcessingStatus.PROCESSING, *actions_for(work), count_attempt=True)
@@ -202,7 +202,9 @@ def _start(
     return _Started(item, work)
 
 
-def _failed(item: MediaItem, error: Exception, made: tuple[VersionType, ...], *actions: Action) -> Outcome:
+def _failed(
+    item: MediaItem, error: Exception, made: tuple[VersionType, ...], *actions: Action
+) -> ProcessingOutcome:
     """Fail the item with the error's reason. An image that cannot be decoded fails it for good
     (returned: retrying cannot help); anything else is raised again after the item is marked failed,
     so the queue retries it and, past the redrive limit, moves it to the dead-letter queue."""
@@ -210,7 +212,7 @@ def _failed(item: MediaItem, error: Exception, made: tuple[VersionType, ...], *a
         media_items.transition(item, ProcessingStatus.FAILED, *actions, error=error.message)
         metrics.add_metric(name="ItemsFailed", unit=MetricUnit.Count, value=1)
         logger.warning("image cannot be processed", reason=error.message)
-        return Outcome(item.media_item_id, ProcessingStatus.FAILED, made, error.message)
+        return ProcessingOutcome(item.media_item_id, ProcessingStatus.FAILED, made, error.message)
     reason = error.message if isinstance(error, AppError) else f"{type(error).__name__}: {error}"
     media_items.transition(item, ProcessingStatus.FAILED, *actions, error=reason)
     metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
@@ -220,12 +222,12 @@ def _failed(item: MediaItem, error: Exception, made: tuple[VersionType, ...], *a
 
 def process_media_item(
     media_item_id: str, backend: DepthBackend, regenerate: Mapping[VersionType, int] | None = None
-) -> Outcome:
+) -> ProcessingOutcome:
     """Make every missing depth map of the item, and regenerate the versions in `regenerate`.
 
     An item being deleted is treated as gone: its message is dropped and nothing is written."""
     started = _start(media_item_id, regenerate)
-    if isinstance(started, Outcome):
+    if isinstance(started, ProcessingOutcome):
         return started
     item = started.item
     made: list[VersionType] = []
@@ -238,10 +240,9 @@ def process_media_item(
     except Exception as error:
         return _failed(item, error, tuple(made))
 
-    _complete(item)
-    metrics.add_metric(name="ItemsProcessed", unit=MetricUnit.Count, value=1)
+    complete_item(item)
     metrics.add_metric(name="DepthMapsMade", unit=MetricUnit.Count, value=len(made))
-    return Outcome(media_item_id, ProcessingStatus.COMPLETED, tuple(made))
+    return ProcessingOutcome(media_item_id, ProcessingStatus.COMPLETED, tuple(made))
 
 
 def _pending(work: list[Work]) -> list[Action]:
@@ -253,18 +254,18 @@ def _pending(work: list[Work]) -> list[Action]:
 
 def submit_media_item(
     media_item_id: str, backend: AsyncDepthBackend, regenerate: Mapping[VersionType, int] | None = None
-) -> Outcome:
+) -> ProcessingOutcome:
     """Asynchronous inference: submit the versions `process_media_item` would make, in its order,
     and return without waiting. The item stays `processing` with the submitted versions in
     `pending_versions`; the inference completion function stores each answer and completes the item
     when none is left. Failures are handled as `process_media_item` handles them."""
     started = _start(media_item_id, regenerate, _pending)
-    if isinstance(started, Outcome):
+    if isinstance(started, ProcessingOutcome):
         return started
     item, work = started.item, started.work
     if not work:
-        _complete(item)
-        return Outcome(media_item_id, ProcessingStatus.COMPLETED)
+        complete_item(item)
+        return ProcessingOutcome(media_item_id, ProcessingStatus.COMPLETED)
 
     try:
         for step in work:
@@ -286,14 +287,18 @@ def submit_media_item(
     except Exception as error:
         return _failed(item, error, (), MediaItem.pending_versions.remove())
     metrics.add_metric(name="InferencesSubmitted", unit=MetricUnit.Count, value=len(work))
-    return Outcome(media_item_id, ProcessingStatus.PROCESSING)
+    return ProcessingOutcome(media_item_id, ProcessingStatus.PROCESSING)
 
 
-def _complete(item: MediaItem) -> None:
+def complete_item(item: MediaItem) -> bool:
+    """Move a `processing` item whose last depth map is stored to `completed`; False when another
+    writer settled it first (a concurrent delivery completed or failed it, or a delete began), whose
+    outcome stands."""
     try:
         media_items.transition(item, ProcessingStatus.COMPLETED)
     except media_items.StatusConflict:
-        # A concurrent delivery of the same item finished first: the result is the same. An item
-        # whose delete began meanwhile is the delete's to remove.
-        if item.status not in {ProcessingStatus.COMPLETED.value, ProcessingStatus.DELETING.value}:
-            raise
+        logger.info("item settled by another writer; not completed here", status=item.status)
+        return False
+    metrics.add_metric(name="ItemsProcessed", unit=MetricUnit.Count, value=1)
+    logger.info("every version stored; item completed")
+    return True

@@ -9,6 +9,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -57,6 +58,20 @@ def sqs() -> SQSClient:
 def sagemaker_runtime() -> SageMakerRuntimeClient:
     client: SageMakerRuntimeClient = _client("sagemaker-runtime", single_attempt=True)
     return client
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def missing_object(error: ClientError) -> bool:
+    """S3 has no object under the key (GetObject says NoSuchKey, HeadObject a bare 404)."""
+    return _error_code(error) in {"NoSuchKey", "NotFound", "404"}
+
+
+def precondition_failed(error: ClientError) -> bool:
+    """A conditional S3 write (If-None-Match) found an object already there."""
+    return _error_code(error) in {"PreconditionFailed", "412"}
 
 
 def reset_clients() -> None:

@@ -17,6 +17,7 @@ from immichvr_depth.platform import aws
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import media_items
+from immichvr_depth.store.conditions import condition_failed
 from immichvr_depth.store.keys import item_prefixes
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
@@ -64,7 +65,7 @@ def delete_media_item(media_item_id: str) -> Deletion:
     try:
         item.delete(condition=MediaItem.status == ProcessingStatus.DELETING.value)
     except DeleteError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
         # A concurrent delete removed it first (nothing leaves `deleting`): the outcome is the same.
     logger.info("media item deleted", files=files, depth_maps=records)

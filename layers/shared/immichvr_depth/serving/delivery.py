@@ -67,10 +67,6 @@ def _regenerating(record: DepthMapRecord) -> DepthDownload:
     )
 
 
-def _no_such_key(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}
-
-
 def download(media_item_id: str, version: VersionType, if_none_match: str | None) -> DepthDownload:
     record = _record_or_not_found(media_item_id, version)
     if record.evicted_at is not None:
@@ -99,7 +95,7 @@ def download(media_item_id: str, version: VersionType, if_none_match: str | None
         try:
             body = aws.s3().get_object(Bucket=settings.media_bucket, Key=record.file_path)["Body"].read()
         except ClientError as error:
-            if not _no_such_key(error):
+            if not aws.missing_object(error):
                 raise
             replaced = _record_or_not_found(media_item_id, version)
             if replaced.evicted_at is not None:

@@ -21,6 +21,7 @@ from pynamodb.transactions import TransactWrite
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.errors import AppError, NotFound
 from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.store.conditions import condition_failed, transaction_condition_failed
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem, utcnow
 from immichvr_depth.store.versions import VersionType
@@ -75,7 +76,7 @@ def all_for(media_item_id: str) -> list[DepthMapRecord]:
 
 
 def generation_is(generation: int) -> Condition:
-    """The record is at `generation` (records older than generations carry none: they are at 0)."""
+    """The record is at `generation`; a record without the attribute is at generation 0."""
     condition = DepthMapRecord.generation == generation
     if generation == 0:
         condition = condition | DepthMapRecord.generation.does_not_exist()
@@ -109,7 +110,7 @@ def _put_file_once(made: DepthMapFile) -> bool:
             IfNoneMatch="*",
         )
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in {"PreconditionFailed", "412"}:
+        if aws.precondition_failed(error):
             return False
         raise
     return True
@@ -153,10 +154,9 @@ def _write_while_item_exists(media_item_id: str, write: Callable[[TransactWrite]
             transaction.condition_check(MediaItem, media_item_id, condition=item_alive)
             write(transaction)
     except TransactWriteError as error:
-        reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
-        if reasons and reasons[0] == "ConditionalCheckFailed":
+        if transaction_condition_failed(error, 0):
             raise ItemGone(f"media item {media_item_id} was deleted", mediaItemId=media_item_id) from None
-        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+        if transaction_condition_failed(error, 1):
             raise _RecordConflict from None
         raise
 
@@ -246,7 +246,7 @@ def record_access(media_item_id: str, version: VersionType) -> DepthMapRecord:
             condition=DepthMapRecord.media_item_id.exists() & DepthMapRecord.evicted_at.does_not_exist(),
         )
     except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(error):
             raise
         existing = find(media_item_id, version)
         if existing is not None and existing.evicted_at is not None:
@@ -268,7 +268,7 @@ def mark_evicted(record: DepthMapRecord, idle_since: datetime) -> bool:
     try:
         record.update(actions=[DepthMapRecord.evicted_at.set(utcnow())], condition=condition)
     except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(error):
             return False
         raise
     return True

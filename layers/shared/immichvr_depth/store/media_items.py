@@ -14,6 +14,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from immichvr_depth.platform.errors import Conflict, InvalidRequest, NotFound
+from immichvr_depth.store.conditions import condition_failed
 from immichvr_depth.store.status import ProcessingStatus, sources_of
 from immichvr_depth.store.tables import LISTING_PARTITION, MediaItem, utcnow
 
@@ -24,10 +25,6 @@ class StatusConflict(Conflict):
     """The item was not in a status from which the requested change is allowed."""
 
     code = "status_conflict"
-
-
-def _condition_failed(error: PutError | UpdateError | DeleteError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
 
 
 def get_item(media_item_id: str) -> MediaItem:
@@ -56,7 +53,7 @@ def claim(item: MediaItem, *, stale_after: timedelta) -> bool:
     try:
         item.save(condition=condition)
     except PutError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             return False
         raise
     return True
@@ -71,7 +68,7 @@ def update(item: MediaItem, *actions: Action) -> None:
             condition=MediaItem.media_item_id.exists(),
         )
     except UpdateError as error:
-        if _condition_failed(error):
+        if condition_failed(error):
             raise NotFound(
                 f"media item {item.media_item_id} was deleted meanwhile", mediaItemId=item.media_item_id
             ) from None
@@ -100,7 +97,7 @@ def transition(
         sources = [s for s in sources_of(target) if only_from is None or s in only_from]
         item.update(actions=changes, condition=MediaItem.status.is_in(*[s.value for s in sources]))
     except UpdateError as failure:
-        if _condition_failed(failure):
+        if condition_failed(failure):
             item.refresh(consistent_read=True)
             raise StatusConflict(
                 f"media item {item.media_item_id} is {item.status}; cannot become {target.value}",
@@ -114,7 +111,7 @@ def delete_pending(item: MediaItem) -> None:
     try:
         item.delete(condition=MediaItem.status == ProcessingStatus.PENDING.value)
     except DeleteError as error:
-        if not _condition_failed(error):
+        if not condition_failed(error):
             raise
 
 

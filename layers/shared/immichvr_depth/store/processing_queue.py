@@ -12,6 +12,11 @@ from immichvr_depth.platform.errors import InvalidRequest
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store.versions import VersionType
 
+# How often the processing queue delivers a message before its dead-letter queue takes it: the
+# template's RedrivePolicy maxReceiveCount (a template test checks they agree). An item's processing
+# attempts are counted against it.
+MAX_RECEIVES = 3
+
 
 @dataclass(frozen=True)
 class ProcessingMessage:
