@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from immichvr_depth.intake.immich import ImmichClient
-from immichvr_depth.intake.import_queue import ImportMessage, Outcome, import_queued_asset
+from immichvr_depth.intake.import_queue import ImportMessage, ImportOutcome, import_queued_asset
 from immichvr_depth.platform.errors import InvalidRequest
 from immichvr_depth.platform.observability import logger, metrics
 from immichvr_depth.platform.secrets import immich_api_key
@@ -18,9 +18,9 @@ from immichvr_depth.platform.settings import get_settings
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 METRICS = {
-    Outcome.IMPORTED: "AssetsImported",
-    Outcome.ALREADY_IMPORTED: "ImportsAlreadyDone",
-    Outcome.DROPPED: "ImportsDropped",
+    ImportOutcome.IMPORTED: "AssetsImported",
+    ImportOutcome.ALREADY_IMPORTED: "ImportsAlreadyDone",
+    ImportOutcome.DROPPED: "ImportsDropped",
 }
 
 
@@ -32,7 +32,7 @@ def handle_record(record: SQSRecord) -> None:
         message = ImportMessage.from_json(record.body)
     except InvalidRequest as error:
         logger.warning("import message dropped: unreadable", reason=error.message)
-        metrics.add_metric(name=METRICS[Outcome.DROPPED], unit="Count", value=1)
+        metrics.add_metric(name=METRICS[ImportOutcome.DROPPED], unit="Count", value=1)
         return
     logger.append_keys(immich_asset_id=message.asset_id)
     settings = get_settings()

@@ -21,7 +21,8 @@ from torch.nn import functional
 from transformers import PreTrainedModel
 
 from depth_inference.codec import decode_rgb, encode_png16
-from depth_inference.loading import ModelMetadata, describe, load_pretrained, resolve_model_source
+from depth_inference.loading import ModelMetadata, describe, load_pretrained
+from depth_inference.model_source import resolve_model_source
 from depth_inference.sizing import DEFAULT_INPUT_SIZE, check_output_size, effective_input_size, working_size
 
 logger = logging.getLogger(__name__)

@@ -1,21 +1,17 @@
-"""Where the model comes from and what it is: source resolution, loading and metadata from its config."""
+"""Loading the model a source names (see model_source.py) and reading its metadata from its config."""
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from transformers import AutoModelForDepthEstimation, PretrainedConfig, PreTrainedModel
 
 from depth_inference.errors import ModelLoadError
+from depth_inference.model_source import SAGEMAKER_MODEL_DIR
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
-SAGEMAKER_MODEL_DIR = "/opt/ml/model"
 
 # Backbone width of each published Depth-Anything size (DINOv2 ViT-S/B/L/G).
 _VERSION_BY_HIDDEN_SIZE = {384: "small", 768: "base", 1024: "large", 1536: "giant"}
@@ -25,17 +21,6 @@ _VERSION_BY_HIDDEN_SIZE = {384: "small", 768: "base", 1024: "large", 1536: "gian
 class ModelMetadata:
     name: str
     version: str
-
-
-def resolve_model_source(explicit: str | None = None, environ: Mapping[str, str] = os.environ) -> str:
-    """The model to load: ``explicit``, else the directory SageMaker unpacked ``model.tar.gz`` into,
-    else ``DEPTH_MODEL`` (a Hugging Face id or a local directory), else Depth-Anything-V2-Small."""
-    if explicit:
-        return explicit
-    model_dir = Path(environ.get("SM_MODEL_DIR") or SAGEMAKER_MODEL_DIR)
-    if (model_dir / "config.json").is_file():
-        return str(model_dir)
-    return environ.get("DEPTH_MODEL") or DEFAULT_MODEL
 
 
 def load_pretrained(source: str) -> PreTrainedModel:

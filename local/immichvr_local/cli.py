@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from depth_inference.model_source import resolve_model_source
 from immichvr_local.runtime import RuntimeInfo, runtime_file
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def serve(args: argparse.Namespace) -> int:
         f"  Immich webhook {system.api_url}/api/immich/webhook  "
         f"(header X-Immich-Webhook-Secret: {system.webhook_secret})\n"
         f"  depth backend  {os.environ.get('DEPTH_BACKEND')} "
-        f"({os.environ.get('DEPTH_MODEL') or 'depth-anything/Depth-Anything-V2-Small-hf'})\n"
+        f"({resolve_model_source()})\n"
         f"  settings       {settings}\n"
         "Try it from another terminal: make demo\n"
         "Press Ctrl+C to stop.",

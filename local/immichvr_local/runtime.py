@@ -34,7 +34,7 @@ class RuntimeInfo:
     api_key: str
     aws_endpoint_url: str | None = None
     media_bucket: str | None = None
-    # None: the file does not say (written by an older runner); "": the stack has no Immich.
+    # None: the file does not say; "": the stack has no Immich.
     immich_url: str | None = None
     pid: int | None = None
 

@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from depth_inference.__main__ import parse_args
 from depth_inference.engine import DepthEngine
+from depth_inference.model_source import DEFAULT_MODEL
 from tests.support.images import jpeg_bytes
 
 CONTAINER = Path(__file__).resolve().parents[2] / "inference_container"
@@ -67,7 +68,7 @@ def test_multi_container_endpoints_choose_the_port(monkeypatch: pytest.MonkeyPat
 def test_the_model_directory_is_sagemakers() -> None:
     env = " ".join(value for op, value in dockerfile_instructions() if op == "ENV")
     assert "SM_MODEL_DIR=/opt/ml/model" in env
-    assert "DEPTH_MODEL=depth-anything/Depth-Anything-V2-Small-hf" in env
+    assert f"DEPTH_MODEL={DEFAULT_MODEL}" in env
 
 
 def test_everything_copied_exists_in_the_build_context() -> None:

@@ -11,13 +11,8 @@ from transformers import DPTConfig, DPTForDepthEstimation
 
 from depth_inference.engine import DepthEngine
 from depth_inference.errors import ModelLoadError
-from depth_inference.loading import (
-    DEFAULT_MODEL,
-    ModelMetadata,
-    describe,
-    load_pretrained,
-    resolve_model_source,
-)
+from depth_inference.loading import ModelMetadata, describe, load_pretrained
+from depth_inference.model_source import DEFAULT_MODEL, resolve_model_source
 from tests.inference.helpers import tiny_config
 from tests.support.images import jpeg_bytes
 

@@ -3,7 +3,8 @@
 Everything here runs inside a 2 GB Lambda on untrusted bytes, so each entry point decodes no
 more pixels than it needs (JPEG draft mode), never lets a raw Pillow exception escape (each
 failure becomes `InvalidImage` with a readable reason) and keeps full-size buffers out of
-float64. Pillow, pillow-heif and numpy only: the layer must not import torch.
+float64. Pillow, pillow-heif and numpy only: the layer must not import torch. Imports only
+`platform` of the package.
 
 The names below load their module on first use: the import function only probes originals and
 should not pay numpy's import at every cold start for the depth and model-input code it never runs.

@@ -42,6 +42,7 @@ class Thumbnail:
     width: int
     height: int
     content_type: str = "image/jpeg"
+    quality: int = THUMBNAIL_QUALITY
 
 
 def prepare_model_input(source: Source, short_side: int) -> ModelInput:

@@ -9,14 +9,13 @@ from datetime import timedelta
 from pynamodb.expressions.update import Action
 
 from immichvr_depth.imaging import probe
+from immichvr_depth.intake import new_items
 from immichvr_depth.intake.immich import Download, ImmichAsset, ImmichClient
-from immichvr_depth.intake.new_items import StoredFiles, rolled_back_on_failure
 from immichvr_depth.platform.errors import Conflict, InvalidImage, Unprocessable
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.store import media_items
 from immichvr_depth.store.keys import original_key, thumbnail_key
-from immichvr_depth.store.processing_queue import enqueue_processing
-from immichvr_depth.store.status import ProcessingStatus, SourceType
+from immichvr_depth.store.status import SourceType
 from immichvr_depth.store.tables import MediaItem
 
 # Longer than the import function's timeout: a claim this old belongs to a writer that died.
@@ -77,11 +76,10 @@ def import_asset(asset_id: str, client: ImmichClient) -> ImportResult:
         width=asset.width,
         height=asset.height,
     )
-    if not media_items.claim(item, stale_after=ABANDONED_CLAIM_AGE):
+    if not new_items.claim(item, stale_after=ABANDONED_CLAIM_AGE):
         return ImportResult(media_items.get_item(item.media_item_id), already_imported=True, queue_id=None)
-    logger.append_keys(media_item_id=item.media_item_id)
 
-    with rolled_back_on_failure(item) as files:
+    with new_items.writing(item) as files:
         with client.download_thumbnail(asset_id) as preview:
             preview_key = thumbnail_key(item.media_item_id, asset.original_file_name, preview.content_type)
             _store(files, preview_key, preview)
@@ -94,8 +92,7 @@ def import_asset(asset_id: str, client: ImmichClient) -> ImportResult:
             )
             _store(files, stored_original, original)
             original_size, checksum = original.size, original.sha256
-        media_items.update(
-            item,
+        queue_id = files.queue_for_depth(
             MediaItem.thumbnail_path.set(preview_key),
             MediaItem.thumbnail_mime_type.set(preview_type),
             MediaItem.thumbnail_size.set(preview_size),
@@ -104,9 +101,6 @@ def import_asset(asset_id: str, client: ImmichClient) -> ImportResult:
             MediaItem.checksum.set(checksum),
             *_known_size(width, height),
         )
-        media_items.transition(item, ProcessingStatus.QUEUED)
-        queue_id = enqueue_processing(item.media_item_id)
-    media_items.update(item, MediaItem.queue_message_id.set(queue_id))
     logger.info("asset imported", asset_id=asset_id, queue_id=queue_id)
     return ImportResult(item, already_imported=False, queue_id=queue_id)
 
@@ -123,7 +117,7 @@ def _oriented_size(original: Download, asset: ImmichAsset) -> tuple[int | None, 
     return facts.oriented_width, facts.oriented_height
 
 
-def _store(files: StoredFiles, key: str, download: Download) -> None:
+def _store(files: new_items.NewItemWrite, key: str, download: Download) -> None:
     files.put(key, download.file, download.content_type, {"sha256": download.sha256})
 
 

@@ -100,7 +100,7 @@ def _queue_url() -> str:
 # ---------------------------------------------------------------- the worker's side
 
 
-class Outcome(StrEnum):
+class ImportOutcome(StrEnum):
     IMPORTED = "imported"
     ALREADY_IMPORTED = "already_imported"
     DROPPED = "dropped"
@@ -127,7 +127,7 @@ def postpone(receipt_handle: str, delay_s: int) -> None:
 
 def import_queued_asset(
     message: ImportMessage, client: ImmichClient, *, receipt_handle: str, receive_count: int
-) -> Outcome:
+) -> ImportOutcome:
     """Import one queued asset. Returns what happened, or raises (after postponing the message) when
     a later try may succeed, so the caller reports the message failed and SQS delivers it again."""
     # Imported lazily: the import pulls in image probing, which the queueing functions never need.
@@ -146,12 +146,12 @@ def import_queued_asset(
             error=refusal.code,
             reason=refusal.message,
         )
-        return Outcome.DROPPED
+        return ImportOutcome.DROPPED
     except Exception as error:
         reason = error.message if isinstance(error, AppError) else type(error).__name__
         _retry_later(reason, message, receipt_handle, receive_count)
         raise
-    outcome = Outcome.ALREADY_IMPORTED if result.already_imported else Outcome.IMPORTED
+    outcome = ImportOutcome.ALREADY_IMPORTED if result.already_imported else ImportOutcome.IMPORTED
     logger.info(
         "queued import done",
         asset_id=message.asset_id,

@@ -13,7 +13,7 @@ from typing import BinaryIO, cast
 from aws_lambda_powertools.metrics import MetricUnit
 
 from immichvr_depth.imaging import make_thumbnail, probe
-from immichvr_depth.intake.new_items import rolled_back_on_failure
+from immichvr_depth.intake import new_items
 from immichvr_depth.intake.upload_tickets import FILENAME_METADATA
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.errors import InvalidImage
@@ -21,11 +21,9 @@ from immichvr_depth.platform.observability import logger, metrics
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import media_items
 from immichvr_depth.store.keys import media_item_id_from_upload_key, thumbnail_key
-from immichvr_depth.store.processing_queue import enqueue_processing
 from immichvr_depth.store.status import ProcessingStatus, SourceType
 from immichvr_depth.store.tables import MediaItem
 
-THUMBNAIL_QUALITY = 85
 # Longer than the ingest function's timeout: a claim this old belongs to a writer that died.
 ABANDONED_CLAIM_AGE = timedelta(minutes=3)
 _UPLOAD_NAMESPACE = uuid.UUID("0c8b1f9e-2a44-4b8e-8f0d-5d3b6e1a7c42")
@@ -76,14 +74,13 @@ def ingest_upload(key: str, etag: str) -> IngestOutcome:
         mime_type="application/octet-stream",
         original_path=key,
     )
-    if not media_items.claim(item, stale_after=ABANDONED_CLAIM_AGE):
+    if not new_items.claim(item, stale_after=ABANDONED_CLAIM_AGE):
         logger.info("upload already recorded; duplicate event ignored", media_item_id=item.media_item_id)
         return IngestOutcome(
             item.media_item_id, media_items.get_item(item.media_item_id).status, duplicate=True
         )
-    logger.append_keys(media_item_id=item.media_item_id)
 
-    with rolled_back_on_failure(item) as files:
+    with new_items.writing(item) as files:
         try:
             source, size, checksum, metadata = _spool_object(key)
             with source:
@@ -98,8 +95,7 @@ def ingest_upload(key: str, etag: str) -> IngestOutcome:
         filename = metadata.get(FILENAME_METADATA) or item.filename
         stored_thumbnail = thumbnail_key(item.media_item_id, filename, thumbnail.content_type)
         files.put(stored_thumbnail, io.BytesIO(thumbnail.body), thumbnail.content_type, {})
-        media_items.update(
-            item,
+        queue_id = files.queue_for_depth(
             MediaItem.filename.set(filename),
             MediaItem.mime_type.set(facts.mime_type),
             MediaItem.file_size.set(size),
@@ -115,13 +111,10 @@ def ingest_upload(key: str, etag: str) -> IngestOutcome:
                     "width": thumbnail.width,
                     "height": thumbnail.height,
                     "format": "jpeg",
-                    "quality": THUMBNAIL_QUALITY,
+                    "quality": thumbnail.quality,
                 }
             ),
         )
-        media_items.transition(item, ProcessingStatus.QUEUED)
-        queue_id = enqueue_processing(item.media_item_id)
-    media_items.update(item, MediaItem.queue_message_id.set(queue_id))
     metrics.add_metric(name="UploadsIngested", unit=MetricUnit.Count, value=1)
     logger.info("upload ingested", key=key, queue_id=queue_id)
     return IngestOutcome(item.media_item_id, ProcessingStatus.QUEUED.value)

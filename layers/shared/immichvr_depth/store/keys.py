@@ -57,7 +57,7 @@ def upload_key(media_item_id: str, filename: str, mime_type: str) -> str:
 
 
 def depth_map_key(media_item_id: str, filename: str, version: VersionType, generation: int = 0) -> str:
-    """Generation 0 is the first map made (its key predates regeneration); each regeneration writes
+    """Generation 0 is the first map made (its key has no generation suffix); each regeneration writes
     the next generation under a key of its own, so the map it replaces stays readable until then."""
     stem = "_thumb_depth" if version is VersionType.THUMBNAIL else "_depth"
     suffix = f"{stem}.png" if generation == 0 else f"{stem}_g{generation}.png"
