@@ -1,4 +1,4 @@
-"""`immichvr-local`: run the whole system on this machine, and try it (see README, "Run it locally").
+"""`immichvr-local`: run the whole system on this machine, and try it (see docs/local.md).
 
 immichvr-local [serve] [--port PORT]   run the stack (the default command)
 immichvr-local demo [--out DIR]        upload sample photos to it and download their depth maps

@@ -210,7 +210,7 @@ def _is_utf8(body: bytes) -> bool:
 
 
 def _document_with_uuid_ids() -> dict[str, Any]:
-    """The published document, its path ids marked as the UUIDs the API takes (README: a non-UUID
+    """The published document, its path ids marked as the UUIDs the API takes (docs/api.md: a non-UUID
     id is a 400). Without the mark, valid cases would almost never name a well-formed id and the
     fuzzing would stop at the id check instead of reaching the stores and Immich."""
     document: dict[str, Any] = json.loads(DOCUMENT_PATH.read_text())

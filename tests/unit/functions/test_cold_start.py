@@ -2,7 +2,7 @@
 interpreter, as Lambda's init does, and what it pulled in is checked: the API handlers never load the
 image stack, and no function ever loads torch (the model runs on the SageMaker endpoint).
 
-The import times are printed (`pytest -s`) for README.md and docs/reliability.md; they depend on the
+The import times are printed (`pytest -s`) for docs/reliability.md; they depend on the
 machine, so nothing here asserts on them."""
 
 from __future__ import annotations
