@@ -11,8 +11,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
 
-# Set before any test module imports the shared package: pynamodb binds table names at import,
-# and the names are those the local stack gives the template's tables.
+# Credentials that can only reach moto, and the table names the local stack gives the template's
+# tables (the settings bind the models to them when a test uses a table).
 os.environ.update(
     {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -31,15 +31,16 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
 
-def _reset_shared_caches() -> None:
+def reset_shared_caches() -> None:
+    """Forget settings, clients and table connections made under the environment or mock before."""
     from immichvr_depth.platform.aws import reset_clients
     from immichvr_depth.platform.settings import get_settings
-    from immichvr_depth.store.tables import DepthMapRecord, MediaItem
+    from immichvr_depth.store.tables import DepthMapRecord, ImmichSyncState, MediaItem
 
     get_settings.cache_clear()
     reset_clients()
     # Clients made under one moto mock must not outlive it.
-    for model in (MediaItem, DepthMapRecord):
+    for model in (MediaItem, DepthMapRecord, ImmichSyncState):
         model._connection = None
 
 
@@ -58,9 +59,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         environment = stack.function_environment() | {"DEPTH_BACKEND": "local"}
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
-        _reset_shared_caches()
+        reset_shared_caches()
         yield environment
-    _reset_shared_caches()
+    reset_shared_caches()
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,7 @@ from immichvr_depth.store.versions import VersionType
 from immichvr_local.depth_backend import register_in_process_backend
 from immichvr_local.stack import LocalStack
 from immichvr_local.template import Template
-from tests.conftest import _reset_shared_caches
+from tests.conftest import reset_shared_caches
 from tests.support.audit import audit_stores
 from tests.support.images import jpeg_bytes
 
@@ -63,7 +63,7 @@ def backend(tiny_model_dir: Path) -> Iterator[DepthBackend]:
         }
         for name, value in environment.items():
             patch.setenv(name, value)
-        _reset_shared_caches()
+        reset_shared_caches()
         # On a shared 2-core box torch's two intra-op threads contend so badly that one call of the
         # tiny model took 1.3 s instead of 20 ms on one thread.
         threads = torch.get_num_threads()
@@ -73,7 +73,7 @@ def backend(tiny_model_dir: Path) -> Iterator[DepthBackend]:
             yield backend_from_settings()
         finally:
             torch.set_num_threads(threads)
-    _reset_shared_caches()
+    reset_shared_caches()
 
 
 # --- files ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from immichvr_depth.store.keys import original_key, thumbnail_key
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 from immichvr_depth.store.versions import VersionType
+from tests.support.concurrency import run_concurrently
 from tests.support.images import depth_png16, jpeg_bytes
 
 ITEM_ID = "5b0f3c1e-8a5e-4a3e-9a77-0d7f7f0b6d11"
@@ -118,19 +119,8 @@ def test_a_repeated_message_leaves_one_record_and_one_file_per_version() -> None
 @pytest.mark.usefixtures("aws")
 def test_concurrent_deliveries_converge_on_one_record_and_one_file() -> None:
     queued_item(original=jpeg_bytes(800, 600), thumbnail=jpeg_bytes(400, 300))
-    errors: list[BaseException] = []
-
-    def deliver() -> None:
-        try:
-            process_media_item(ITEM_ID, ShapedBackend())
-        except Exception as error:  # a lost race may surface as a status conflict, retried by SQS
-            errors.append(error)
-
-    threads = [threading.Thread(target=deliver) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # A lost race may surface as a status conflict, which SQS retries.
+    run_concurrently(lambda: process_media_item(ITEM_ID, ShapedBackend()), times=3)
     if media_items.get_item(ITEM_ID).status != "completed":
         process_media_item(ITEM_ID, ShapedBackend())  # what the queue's redelivery does
 

@@ -7,7 +7,6 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,16 +23,10 @@ from tests.fakes.immich_openapi import (
     versions_with_spec,
 )
 
-KEY = "fake-test-key"
+IMMICH_KEY = "fake-test-key"
 
 
-@pytest.fixture
-def fake(request: pytest.FixtureRequest) -> Iterator[FakeImmich]:
-    with FakeImmich(getattr(request, "param", "2.7.5"), KEY) as server:
-        yield server
-
-
-def get(fake: FakeImmich, path: str, key: str | None = KEY, **params: str) -> requests.Response:
+def get(fake: FakeImmich, path: str, key: str | None = IMMICH_KEY, **params: str) -> requests.Response:
     headers = {"x-api-key": key} if key is not None else {}
     return requests.get(f"{fake.url}{path}", params=params, headers=headers, timeout=5)
 
@@ -62,7 +55,7 @@ def test_every_answer_fits_the_spec_of_the_emulated_version(fake: FakeImmich) ->
 
 @pytest.mark.parametrize("version", versions_with_spec())
 def test_spec_validation_does_catch_a_body_that_breaks_the_document(version: str) -> None:
-    with FakeImmich(version, KEY) as fake:
+    with FakeImmich(version, IMMICH_KEY) as fake:
         answer = get(fake, f"/api/assets/{fake.add_image(width=64, height=48)}")
     broken = {k: v for k, v in answer.json().items() if k != "originalFileName"}
     answer._content = json.dumps(broken).encode()
@@ -80,7 +73,7 @@ def test_spec_validation_does_check_the_api_key_requirement(version: str) -> Non
     without_key = requests.Request("GET", asset).prepare()
     with pytest.raises(SecurityValidationError):
         openapi(version).validate_request(RequestsOpenAPIRequest(without_key))
-    with_key = requests.Request("GET", asset, headers={"x-api-key": KEY}).prepare()
+    with_key = requests.Request("GET", asset, headers={"x-api-key": IMMICH_KEY}).prepare()
     openapi(version).validate_request(RequestsOpenAPIRequest(with_key))
 
 
@@ -254,7 +247,7 @@ def test_it_runs_standalone_and_prints_its_port_and_seeded_assets() -> None:
         "--port",
         "0",
         "--api-key",
-        KEY,
+        IMMICH_KEY,
         "--seed-demo",
     ]
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
@@ -265,7 +258,7 @@ def test_it_runs_standalone_and_prints_its_port_and_seeded_assets() -> None:
         assert started["url"] == f"http://127.0.0.1:{started['port']}"
         answer = requests.get(
             f"{started['url']}/api/assets/{DEMO_ASSETS['portrait_exif6']}",
-            headers={"x-api-key": KEY},
+            headers={"x-api-key": IMMICH_KEY},
             timeout=5,
         )
         assert answer.json()["exifInfo"]["orientation"] == "6"

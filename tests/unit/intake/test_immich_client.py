@@ -7,7 +7,7 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,30 +31,7 @@ from immichvr_depth.platform.settings import Settings
 from tests.fakes.fake_immich import VERSIONS, FakeAsset, FakeImmich, preview_size
 from tests.fakes.immich_openapi import validate_exchange, versions_with_spec
 
-API_KEY = "s3cr3t-immich-key-0123456789"
-
-
-@pytest.fixture
-def fake(request: pytest.FixtureRequest) -> Iterator[FakeImmich]:
-    """A fake Immich of the version the test is parametrized with (``indirect``), 2.7.5 otherwise."""
-    with FakeImmich(getattr(request, "param", "2.7.5"), API_KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def exchanges() -> list[requests.Response]:
-    return []
-
-
-@pytest.fixture
-def client(fake: FakeImmich, exchanges: list[requests.Response]) -> Iterator[ImmichClient]:
-    session = requests.Session()
-    # Every response (and the request behind it) the client saw, for spec validation.
-    session.hooks["response"].append(lambda response, *args, **kwargs: exchanges.append(response))
-    with ImmichClient(
-        fake.url, API_KEY, connect_timeout=1, read_timeout=2, backoff_factor=0, session=session
-    ) as immich:
-        yield immich
+IMMICH_KEY = "s3cr3t-immich-key-0123456789"
 
 
 def asset_path(asset_id: str, rest: str = "") -> str:
@@ -92,7 +69,7 @@ def test_the_api_key_header_is_what_satisfies_the_specs_security_requirement(
     client.get_asset(fake.add_image(width=64, height=48))
 
     sent = exchanges[0].request
-    assert sent.headers["x-api-key"] == API_KEY
+    assert sent.headers["x-api-key"] == IMMICH_KEY
     assert "Authorization" not in sent.headers
     assert "Cookie" not in sent.headers
     validate_exchange(fake.version, exchanges[0])
@@ -261,7 +238,7 @@ def test_a_download_larger_than_the_cap_is_refused_from_its_content_length(fake:
     asset_id = fake.add_asset(
         FakeAsset("7d0c1e2f-3a4b-4c5d-8e6f-708192a3b4c5", os.urandom(50_000), "image/jpeg", "big.jpg")
     )
-    client = ImmichClient(fake.url, API_KEY, max_download_bytes=10_000, backoff_factor=0)
+    client = ImmichClient(fake.url, IMMICH_KEY, max_download_bytes=10_000, backoff_factor=0)
 
     with pytest.raises(ImmichDownloadTooLarge) as caught, client.download_original(asset_id):
         pytest.fail("the block must not run")
@@ -277,7 +254,7 @@ def test_a_chunked_download_is_cut_off_as_soon_as_it_passes_the_cap(fake: FakeIm
     asset_id = fake.add_asset(
         FakeAsset("7d0c1e2f-3a4b-4c5d-8e6f-708192a3b4c6", body, "image/jpeg", "big.jpg", chunked=True)
     )
-    client = ImmichClient(fake.url, API_KEY, max_download_bytes=100_000, backoff_factor=0)
+    client = ImmichClient(fake.url, IMMICH_KEY, max_download_bytes=100_000, backoff_factor=0)
 
     with pytest.raises(ImmichDownloadTooLarge) as caught, client.download_original(asset_id):
         pytest.fail("the block must not run")
@@ -423,7 +400,7 @@ def test_downloads_are_retried_on_server_errors_too(fake: FakeImmich, client: Im
 def test_a_server_that_keeps_failing_is_a_server_error_after_the_retries(fake: FakeImmich) -> None:
     asset_id = fake.add_image(width=64, height=48)
     fake.fail_next(asset_path(asset_id), times=100, status=500)
-    client = ImmichClient(fake.url, API_KEY, retries=2, backoff_factor=0)
+    client = ImmichClient(fake.url, IMMICH_KEY, retries=2, backoff_factor=0)
 
     with pytest.raises(ImmichServerError) as caught:
         client.get_asset(asset_id)
@@ -447,7 +424,9 @@ def test_an_unreachable_immich_is_unavailable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]  # nobody listens once the socket is closed
-    client = ImmichClient(f"http://127.0.0.1:{closed_port}", API_KEY, connect_timeout=0.5, backoff_factor=0)
+    client = ImmichClient(
+        f"http://127.0.0.1:{closed_port}", IMMICH_KEY, connect_timeout=0.5, backoff_factor=0
+    )
 
     with pytest.raises(ImmichUnavailable) as caught:
         client.get_asset("0e1d2c3b-4a59-4687-9a0b-c1d2e3f4a5b6")
@@ -458,7 +437,7 @@ def test_an_unreachable_immich_is_unavailable() -> None:
 
 def test_a_slow_answer_is_a_timeout_and_not_retried(fake: FakeImmich) -> None:
     asset_id = fake.add_image(width=64, height=48, delay_s=5)
-    client = ImmichClient(fake.url, API_KEY, read_timeout=0.3, backoff_factor=0)
+    client = ImmichClient(fake.url, IMMICH_KEY, read_timeout=0.3, backoff_factor=0)
 
     with pytest.raises(ImmichUnavailable) as caught:
         client.get_asset(asset_id)
@@ -470,7 +449,7 @@ def test_a_slow_answer_is_a_timeout_and_not_retried(fake: FakeImmich) -> None:
 
 def test_a_download_that_stalls_midway_is_a_timeout(fake: FakeImmich) -> None:
     asset_id = fake.add_image(width=400, height=300, stall_after_bytes=1000)
-    client = ImmichClient(fake.url, API_KEY, read_timeout=0.3, backoff_factor=0)
+    client = ImmichClient(fake.url, IMMICH_KEY, read_timeout=0.3, backoff_factor=0)
 
     with pytest.raises(ImmichUnavailable) as caught, client.download_original(asset_id):
         pytest.fail("the block must not run")
@@ -496,9 +475,9 @@ def test_the_api_key_never_shows_in_errors_logs_or_repr(
     asset_id = fake.add_image(width=64, height=48, delay_s=5)
     fake.fail_next(asset_path(asset_id, "/original"), times=100, status=500)
     fake.denied_permissions.add("asset.view")
-    client = ImmichClient(fake.url, API_KEY, read_timeout=0.3, retries=1, backoff_factor=0)
-    wrong_key = ImmichClient(fake.url, API_KEY[::-1], backoff_factor=0)
-    dead = ImmichClient("http://127.0.0.1:9", API_KEY, connect_timeout=0.3, retries=0)
+    client = ImmichClient(fake.url, IMMICH_KEY, read_timeout=0.3, retries=1, backoff_factor=0)
+    wrong_key = ImmichClient(fake.url, IMMICH_KEY[::-1], backoff_factor=0)
+    dead = ImmichClient("http://127.0.0.1:9", IMMICH_KEY, connect_timeout=0.3, retries=0)
 
     errors: list[BaseException] = []
     attempts: list[Callable[[], object]] = [
@@ -513,7 +492,7 @@ def test_the_api_key_never_shows_in_errors_logs_or_repr(
             attempt()
         errors.append(caught.value)
 
-    for secret in (API_KEY, API_KEY[::-1]):
+    for secret in (IMMICH_KEY, IMMICH_KEY[::-1]):
         for error in errors:
             chain: BaseException | None = error
             while chain is not None:
@@ -534,7 +513,7 @@ def test_from_settings_uses_the_configured_timeouts_and_cap(fake: FakeImmich) ->
         immich_read_timeout_s=0.3,
         max_download_bytes=1000,
     )
-    client = ImmichClient.from_settings(settings, API_KEY)
+    client = ImmichClient.from_settings(settings, IMMICH_KEY)
     slow = fake.add_image(width=64, height=48, delay_s=5)
 
     assert client.base_url == fake.url
@@ -549,14 +528,14 @@ def test_from_settings_uses_the_configured_timeouts_and_cap(fake: FakeImmich) ->
 
 @pytest.mark.parametrize("suffix", ["", "/", "/api", "/api/"])
 def test_the_url_may_be_the_server_or_its_api(fake: FakeImmich, suffix: str) -> None:
-    client = ImmichClient(fake.url + suffix, API_KEY)
+    client = ImmichClient(fake.url + suffix, IMMICH_KEY)
     assert client.server_version() == (2, 7, 5)
 
 
 def test_a_key_a_header_cannot_carry_is_refused_without_repeating_it() -> None:
     with pytest.raises(ValueError, match="API key") as caught:
-        ImmichClient("http://immich.local", API_KEY + "\n")
-    assert API_KEY not in str(caught.value)
+        ImmichClient("http://immich.local", IMMICH_KEY + "\n")
+    assert IMMICH_KEY not in str(caught.value)
 
 
 def test_a_missing_version_endpoint_is_an_upstream_error_not_a_missing_asset(
@@ -569,7 +548,7 @@ def test_a_missing_version_endpoint_is_an_upstream_error_not_a_missing_asset(
 
 
 def test_the_repr_names_the_server_but_no_credentials() -> None:
-    client = ImmichClient("https://user:pw@photos.example.org/api", API_KEY)
+    client = ImmichClient("https://user:pw@photos.example.org/api", IMMICH_KEY)
     assert (
         repr(client)
         == "ImmichClient(base_url='https://photos.example.org', connect_timeout=5, read_timeout=30)"

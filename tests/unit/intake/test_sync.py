@@ -22,30 +22,12 @@ from tests.fakes.fake_immich import FakeImmich
 from tests.fakes.immich_openapi import REPO_ROOT, validate_exchange, versions_with_spec
 from tests.support.events import lambda_context
 
-KEY = "immich-sync-key"
+IMMICH_KEY = "immich-sync-key"
+FAKE_IMMICH_VERSION = "3.1.0"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 # ---------------------------------------------------------------- the client's search
-
-
-@pytest.fixture
-def fake(request: pytest.FixtureRequest) -> Iterator[FakeImmich]:
-    with FakeImmich(getattr(request, "param", "3.1.0"), KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def exchanges() -> list[requests.Response]:
-    return []
-
-
-@pytest.fixture
-def client(fake: FakeImmich, exchanges: list[requests.Response]) -> Iterator[ImmichClient]:
-    session = requests.Session()
-    session.hooks["response"].append(lambda response, *args, **kwargs: exchanges.append(response))
-    with ImmichClient(fake.url, KEY, backoff_factor=0, session=session) as immich:
-        yield immich
 
 
 def add_images(fake: FakeImmich, count: int, updated_at: datetime, **knobs: Any) -> list[str]:
@@ -121,16 +103,16 @@ def test_a_next_page_that_points_backwards_is_refused(fake: FakeImmich, client: 
 
 @pytest.fixture
 def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with FakeImmich("3.1.0", KEY) as server:
+    with FakeImmich("3.1.0", IMMICH_KEY) as server:
         monkeypatch.setenv("IMMICH_URL", server.url)
-        monkeypatch.setenv("IMMICH_API_KEY", KEY)
+        monkeypatch.setenv("IMMICH_API_KEY", IMMICH_KEY)
         get_settings.cache_clear()
         yield server
 
 
 def sync(now: datetime) -> int:
     settings = get_settings()
-    with ImmichClient.from_settings(settings, KEY) as client:
+    with ImmichClient.from_settings(settings, IMMICH_KEY) as client:
         return run_sync(client, settings, now=now).queued
 
 

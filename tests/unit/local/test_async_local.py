@@ -17,12 +17,11 @@ from moto import mock_aws
 from immichvr_depth.depth.async_inference import InvocationContext, s3_uri
 from immichvr_depth.depth.backends import AsyncInvocation
 from immichvr_depth.platform import aws
-from immichvr_depth.platform.aws import reset_clients
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import depth_maps, media_items
 from immichvr_depth.store.keys import async_input_key, original_key, thumbnail_key
 from immichvr_depth.store.status import ProcessingStatus
-from immichvr_depth.store.tables import DepthMapRecord, MediaItem
+from immichvr_depth.store.tables import MediaItem
 from immichvr_depth.store.versions import VersionType
 from immichvr_local.async_endpoint import AsyncConfig, LocalAsyncEndpoint
 from immichvr_local.depth_backend import local_engine, register_async_endpoint
@@ -30,16 +29,10 @@ from immichvr_local.functions import FunctionPool
 from immichvr_local.stack import LocalStack
 from immichvr_local.template import Template
 from immichvr_local.worker import QueueWorker
+from tests.conftest import reset_shared_caches
 from tests.support.images import jpeg_bytes
 
 ITEM_ID = "7a3e9c2b-1d4f-4b6a-9e8c-2f5d7a1b3c4e"
-
-
-def _reset() -> None:
-    get_settings.cache_clear()
-    reset_clients()
-    for model in (MediaItem, DepthMapRecord):
-        model._connection = None
 
 
 @pytest.fixture
@@ -53,10 +46,10 @@ def stack(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loc
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
-        _reset()
+        reset_shared_caches()
         yield local
     register_async_endpoint(None)
-    _reset()
+    reset_shared_caches()
 
 
 @pytest.fixture

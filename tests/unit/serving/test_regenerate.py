@@ -4,7 +4,6 @@ per request, however often or concurrently the request's message is delivered.""
 from __future__ import annotations
 
 import base64
-import threading
 
 import pytest
 
@@ -17,6 +16,7 @@ from immichvr_depth.store.processing_queue import ProcessingMessage
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord
 from immichvr_depth.store.versions import VersionType
+from tests.support.concurrency import run_concurrently
 from tests.support.depth import (
     ChangingBackend,
     call,
@@ -160,19 +160,8 @@ def test_redelivered_and_concurrent_deliveries_make_one_new_generation(
     regenerate("full_resolution")
     (message,) = receive_all()
     request = ProcessingMessage.from_json(message["Body"])
-    errors: list[BaseException] = []
-
-    def deliver() -> None:
-        try:
-            process_media_item(ITEM_ID, backend, request.regenerate)
-        except Exception as error:  # a lost race is a status conflict, retried by SQS
-            errors.append(error)
-
-    threads = [threading.Thread(target=deliver) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    # A lost race is a status conflict, which SQS retries.
+    errors = run_concurrently(lambda: process_media_item(ITEM_ID, backend, request.regenerate), times=3)
     calls_after_race = backend.calls
     outcome = process_media_item(ITEM_ID, backend, request.regenerate)  # a later redelivery
 

@@ -18,6 +18,7 @@ from immichvr_depth.platform.errors import InvalidImage, UpstreamError, Upstream
 from immichvr_depth.platform.settings import Settings, get_settings
 
 _Answer = TypeVar("_Answer")
+_Backend = TypeVar("_Backend")
 
 
 @dataclass(frozen=True)
@@ -198,29 +199,26 @@ def unregister_backend(name: str, *, asynchronous_only: bool = False) -> None:
         _realtime_backends.pop(name, None)
 
 
-def _unknown(settings: Settings, registered: dict[str, object], mode: str) -> UpstreamError:
-    names = ", ".join(repr(name) for name in [SAGEMAKER, *sorted(registered)])
-    return UpstreamError(
-        f"DEPTH_BACKEND {settings.depth_backend!r} has no {mode} backend in this process; "
-        f"the {mode} backends here are: {names}"
-    )
+def _chosen(settings: Settings, registered: dict[str, Callable[[Settings], _Backend]], mode: str) -> _Backend:
+    factory = registered.get(settings.depth_backend)
+    if factory is None:
+        names = ", ".join(repr(name) for name in [SAGEMAKER, *sorted(registered)])
+        raise UpstreamError(
+            f"DEPTH_BACKEND {settings.depth_backend!r} has no {mode} backend in this process; "
+            f"the {mode} backends here are: {names}"
+        )
+    return factory(settings)
 
 
 def backend_from_settings(settings: Settings | None = None) -> DepthBackend:
     settings = settings or get_settings()
     if settings.depth_backend == SAGEMAKER:
         return SageMakerBackend(settings.sagemaker_endpoint_name)
-    factory = _realtime_backends.get(settings.depth_backend)
-    if factory is None:
-        raise _unknown(settings, dict(_realtime_backends), "real-time")
-    return factory(settings)
+    return _chosen(settings, _realtime_backends, "real-time")
 
 
 def async_backend_from_settings(settings: Settings | None = None) -> AsyncDepthBackend:
     settings = settings or get_settings()
     if settings.depth_backend == SAGEMAKER:
         return SageMakerAsyncBackend(settings.sagemaker_endpoint_name)
-    factory = _async_backends.get(settings.depth_backend)
-    if factory is None:
-        raise _unknown(settings, dict(_async_backends), "asynchronous")
-    return factory(settings)
+    return _chosen(settings, _async_backends, "asynchronous")
