@@ -28,7 +28,7 @@ from immichvr_depth.depth.async_inference import parse_s3_uri as _parse_s3_uri
 from immichvr_depth.depth.backends import DepthPrediction, prediction_from_png
 from immichvr_depth.depth.processing import complete_item, store_prediction
 from immichvr_depth.platform import aws
-from immichvr_depth.platform.errors import InvalidImage, InvalidRequest
+from immichvr_depth.platform.errors import InvalidImage, InvalidRequest, NotFound
 from immichvr_depth.platform.observability import logger, metrics
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import depth_maps, media_items
@@ -75,9 +75,13 @@ def handle_notification(notification: Notification) -> Completion:
     logger.append_keys(
         media_item_id=media_item_id, version=version.value, inference_id=notification.inference_id
     )
-    if notification.succeeded:
-        return _on_success(notification, media_item_id, version)
-    return _on_failure(notification, media_item_id, version)
+    try:
+        if notification.succeeded:
+            return _on_success(notification, media_item_id, version)
+        return _on_failure(notification, media_item_id, version)
+    except NotFound:
+        # The item was deleted while this answer was being dealt with: nothing of it is wanted.
+        return _drop(notification, media_item_id, version, None)
 
 
 def _on_success(notification: Notification, media_item_id: str, version: VersionType) -> Completion:
@@ -134,7 +138,7 @@ def _mark_done(item: MediaItem, version: VersionType) -> bool:
     except UpdateError as error:
         if not condition_failed(error):
             raise
-        item.refresh(consistent_read=True)
+        media_items.reload(item)
         return False
     return True
 

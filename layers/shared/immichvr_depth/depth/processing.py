@@ -188,13 +188,15 @@ def _start(
     if item.status == ProcessingStatus.DELETING.value:
         return _gone(media_item_id, "media item is being deleted")
     work = work_to_do(item, regenerate or {})
-    if item.status == ProcessingStatus.COMPLETED.value:
-        if not work:
-            logger.info("already completed; duplicate delivery ignored")
-            return ProcessingOutcome(media_item_id, ProcessingStatus.COMPLETED)
-        media_items.transition(item, ProcessingStatus.QUEUED)
     try:
+        if item.status == ProcessingStatus.COMPLETED.value:
+            if not work:
+                logger.info("already completed; duplicate delivery ignored")
+                return ProcessingOutcome(media_item_id, ProcessingStatus.COMPLETED)
+            media_items.transition(item, ProcessingStatus.QUEUED)
         media_items.transition(item, ProcessingStatus.PROCESSING, *actions_for(work), count_attempt=True)
+    except NotFound:
+        return _gone(media_item_id, "media item was deleted meanwhile")
     except media_items.StatusConflict:
         if item.status == ProcessingStatus.DELETING.value:
             return _gone(media_item_id, "media item is being deleted")
@@ -208,13 +210,20 @@ def _failed(
     """Fail the item with the error's reason. An image that cannot be decoded fails it for good
     (returned: retrying cannot help); anything else is raised again after the item is marked failed,
     so the queue retries it and, past the redrive limit, moves it to the dead-letter queue."""
-    if isinstance(error, InvalidImage):
-        media_items.transition(item, ProcessingStatus.FAILED, *actions, error=error.message)
-        metrics.add_metric(name="ItemsFailed", unit=MetricUnit.Count, value=1)
-        logger.warning("image cannot be processed", reason=error.message)
-        return ProcessingOutcome(item.media_item_id, ProcessingStatus.FAILED, made, error.message)
+    permanent = isinstance(error, InvalidImage)
     reason = error.message if isinstance(error, AppError) else f"{type(error).__name__}: {error}"
-    media_items.transition(item, ProcessingStatus.FAILED, *actions, error=reason)
+    try:
+        media_items.transition(item, ProcessingStatus.FAILED, *actions, error=reason)
+    except NotFound:
+        return _gone(item.media_item_id, "media item was deleted while its depth maps were made")
+    except media_items.StatusConflict:
+        if item.status != ProcessingStatus.DELETING.value:
+            raise
+        return _gone(item.media_item_id, "media item is being deleted")
+    if permanent:
+        metrics.add_metric(name="ItemsFailed", unit=MetricUnit.Count, value=1)
+        logger.warning("image cannot be processed", reason=reason)
+        return ProcessingOutcome(item.media_item_id, ProcessingStatus.FAILED, made, reason)
     metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
     logger.exception("processing failed; the queue will retry")
     raise error
@@ -296,7 +305,7 @@ def complete_item(item: MediaItem) -> bool:
     outcome stands."""
     try:
         media_items.transition(item, ProcessingStatus.COMPLETED)
-    except media_items.StatusConflict:
+    except (media_items.StatusConflict, NotFound):
         logger.info("item settled by another writer; not completed here", status=item.status)
         return False
     metrics.add_metric(name="ItemsProcessed", unit=MetricUnit.Count, value=1)

@@ -27,11 +27,23 @@ class StatusConflict(Conflict):
     code = "status_conflict"
 
 
+def _not_found(media_item_id: str) -> NotFound:
+    return NotFound(f"media item {media_item_id} not found", mediaItemId=media_item_id)
+
+
 def get_item(media_item_id: str) -> MediaItem:
     try:
         return MediaItem.get(media_item_id, consistent_read=True)
     except DoesNotExist:
-        raise NotFound(f"media item {media_item_id} not found", mediaItemId=media_item_id) from None
+        raise _not_found(media_item_id) from None
+
+
+def reload(item: MediaItem) -> None:
+    """Read `item` again as stored; NotFound when it was deleted meanwhile."""
+    try:
+        item.refresh(consistent_read=True)
+    except DoesNotExist:
+        raise _not_found(item.media_item_id) from None
 
 
 def find_item(media_item_id: str) -> MediaItem | None:
@@ -84,7 +96,10 @@ def transition(
     only_from: Collection[ProcessingStatus] | None = None,
 ) -> None:
     """Move `item` to `target` if its stored status allows it, recording the error (or clearing it).
-    `only_from` narrows the statuses it may leave (a subset of those the transitions allow)."""
+    `only_from` narrows the statuses it may leave (a subset of those the transitions allow).
+
+    Refused: StatusConflict naming the status the item is in (`deleting` among them), or NotFound
+    when the item was deleted meanwhile; either way `item` holds what is stored, if anything."""
     changes: list[Action] = [
         MediaItem.status.set(target.value),
         MediaItem.updated_at.set(utcnow()),
@@ -98,7 +113,7 @@ def transition(
         item.update(actions=changes, condition=MediaItem.status.is_in(*[s.value for s in sources]))
     except UpdateError as failure:
         if condition_failed(failure):
-            item.refresh(consistent_read=True)
+            reload(item)
             raise StatusConflict(
                 f"media item {item.media_item_id} is {item.status}; cannot become {target.value}",
                 status=item.status,
