@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -202,6 +203,57 @@ def test_the_listing_is_newest_first_and_paginated_with_an_opaque_cursor() -> No
     assert seen == list(reversed(ids))
     assert call("GET", "/api/media", query={"cursor": "garbage!"})["statusCode"] == 400
     assert call("GET", "/api/media", query={"limit": "0"})["statusCode"] == 400
+
+
+def cursor_of(key: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def a_real_cursor() -> dict[str, Any]:
+    for n in range(2):
+        an_item(item_id=f"00000000-0000-4000-8000-00000000000{n}")
+    issued = body(call("GET", "/api/media", query={"limit": "1"}))["nextCursor"]
+    decoded: dict[str, Any] = json.loads(base64.urlsafe_b64decode(issued + "=" * (-len(issued) % 4)))
+    return decoded
+
+
+def nested(depth: int) -> object:
+    value: object = "bar"
+    for _ in range(depth):
+        value = {"foo": value}
+    return value
+
+
+# Each makes a cursor the API never issued, from a real one.
+FOREIGN_CURSORS: dict[str, Callable[[dict[str, Any]], object]] = {
+    "another object": lambda real: {"foo": "bar"},
+    "another key typed as ours": lambda real: {"foo": {"S": "bar"}},
+    "nested objects": lambda real: nested(50),
+    "a list": lambda real: [1, 2, 3],
+    "our keys with a number for the id": lambda real: real | {"media_item_id": {"N": "1"}},
+    "our keys with a map for the date": lambda real: real | {"created_at": {"M": {}}},
+    "our keys with an extra type": lambda real: real | {"listing_partition": {"S": "media", "N": "1"}},
+    "another partition": lambda real: real | {"listing_partition": {"S": "secret"}},
+    "an id that is no UUID": lambda real: real | {"media_item_id": {"S": "not-a-uuid"}},
+    "a date in another format": lambda real: real | {"created_at": {"S": "yesterday"}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOREIGN_CURSORS))
+def test_a_cursor_the_api_did_not_issue_is_a_400(name: str) -> None:
+    forged = FOREIGN_CURSORS[name](a_real_cursor())
+
+    response = call("GET", "/api/media", query={"limit": "1", "cursor": cursor_of(forged)})
+
+    assert response["statusCode"] == 400, response["body"]
+    assert body(response)["error"] == "invalid_request"
+
+
+def test_a_real_cursor_decoded_and_encoded_again_still_pages() -> None:
+    response = call("GET", "/api/media", query={"limit": "1", "cursor": cursor_of(a_real_cursor())})
+
+    assert response["statusCode"] == 200
+    assert len(body(response)["items"]) == 1
 
 
 def test_a_legacy_record_without_a_version_reads_as_full_resolution() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from pynamodb.constants import DATETIME_FORMAT
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
@@ -142,14 +144,32 @@ def _encode_cursor(key: dict[str, Any] | None) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+_FOREIGN_CURSOR = "cursor is not one this API handed out"
+
+
 def _decode_cursor(cursor: str) -> dict[str, Any]:
+    """The listing position a cursor of ours holds. A cursor we did not issue (another shape, other
+    keys, other types, another partition) is a 400, never a query DynamoDB would refuse."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error):
-        raise InvalidRequest("cursor is not one this API handed out") from None
-    if not isinstance(key, dict):
-        raise InvalidRequest("cursor is not one this API handed out")
+    except (ValueError, binascii.Error, RecursionError):
+        raise InvalidRequest(_FOREIGN_CURSOR) from None
+    if not isinstance(key, dict) or set(key) != {"media_item_id", "listing_partition", "created_at"}:
+        raise InvalidRequest(_FOREIGN_CURSOR)
+    values = [key[name] for name in ("media_item_id", "listing_partition", "created_at")]
+    if not all(
+        isinstance(value, dict) and list(value) == ["S"] and isinstance(value["S"], str) for value in values
+    ):
+        raise InvalidRequest(_FOREIGN_CURSOR)
+    media_item_id, partition, created_at = (value["S"] for value in values)
+    try:
+        uuid.UUID(media_item_id)
+        datetime.strptime(created_at, DATETIME_FORMAT)
+    except ValueError:
+        raise InvalidRequest(_FOREIGN_CURSOR) from None
+    if partition != LISTING_PARTITION:
+        raise InvalidRequest(_FOREIGN_CURSOR)
     return key
 
 
