@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode_str
 
+from immichvr_depth.intake.upload_ingest import ABANDONED_CLAIM_AGE
 from immichvr_depth.store import keys
 from immichvr_depth.store.processing_queue import MAX_RECEIVES
 from immichvr_depth.store.tables import DepthMapRecord, ImmichSyncState, MediaItem
@@ -502,6 +504,17 @@ def test_failed_messages_go_to_a_dead_letter_queue_after_a_few_tries(resources: 
     assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["ProcessingDeadLetterQueue", "Arn"]}
     assert 3 <= redrive["maxReceiveCount"] <= 5
     assert resources["ProcessingDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_a_retried_upload_event_takes_over_the_claim_of_an_ingest_that_timed_out(
+    functions: dict[str, Any],
+) -> None:
+    """A claim outlives its writer only past the function's timeout, and Lambda's first retry of a
+    failed S3 event comes a minute after the failure: the retry finds the claim abandoned."""
+    ingest = functions["UploadIngestFunction"]["Properties"]
+    timeout = timedelta(seconds=ingest["Timeout"])
+    assert ingest["EventInvokeConfig"]["MaximumRetryAttempts"] == 2
+    assert timeout < ABANDONED_CLAIM_AGE < timeout + timedelta(minutes=1)
 
 
 def test_the_processing_attempts_counted_in_code_are_the_queues_receives(resources: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from immichvr_depth.imaging import make_thumbnail, probe
 from immichvr_depth.intake import new_items
 from immichvr_depth.intake.upload_tickets import FILENAME_METADATA
 from immichvr_depth.platform import aws
-from immichvr_depth.platform.errors import InvalidImage
+from immichvr_depth.platform.errors import Conflict, InvalidImage
 from immichvr_depth.platform.observability import logger, metrics
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import media_items
@@ -24,8 +24,10 @@ from immichvr_depth.store.keys import media_item_id_from_upload_key, thumbnail_k
 from immichvr_depth.store.status import ProcessingStatus, SourceType
 from immichvr_depth.store.tables import MediaItem
 
-# Longer than the ingest function's timeout: a claim this old belongs to a writer that died.
-ABANDONED_CLAIM_AGE = timedelta(minutes=3)
+# Longer than the ingest function's timeout (60 s in the template), so a claim this old belongs to an
+# ingest Lambda has stopped; shorter than that timeout plus the minute Lambda waits before retrying a
+# failed S3 event, so the first retry takes such a claim over. The template test checks both.
+ABANDONED_CLAIM_AGE = timedelta(seconds=90)
 _UPLOAD_NAMESPACE = uuid.UUID("0c8b1f9e-2a44-4b8e-8f0d-5d3b6e1a7c42")
 _SPOOL_IN_MEMORY_BYTES = 16 * 1024 * 1024
 
@@ -34,6 +36,13 @@ def media_item_id_for_object(key: str, etag: str) -> str:
     """Presigned uploads carry their id in the key; a file dropped straight into the prefix gets one
     derived from its key and content, so a redelivered event names the same item."""
     return media_item_id_from_upload_key(key) or str(uuid.uuid5(_UPLOAD_NAMESPACE, f"{key}:{etag}"))
+
+
+class IngestInProgress(Conflict):
+    """Another delivery of the same upload holds the item's claim: this one fails, so Lambda retries it
+    (taking the claim over once it is abandoned) and, past its retries, sends it to the failure queue."""
+
+    code = "ingest_in_progress"
 
 
 @dataclass(frozen=True)
@@ -75,10 +84,15 @@ def ingest_upload(key: str, etag: str) -> IngestOutcome:
         original_path=key,
     )
     if not new_items.claim(item, stale_after=ABANDONED_CLAIM_AGE):
+        existing = media_items.find_item(item.media_item_id)
+        if existing is None or existing.status == ProcessingStatus.PENDING.value:
+            logger.warning("upload is being ingested by another delivery; failing this one for a retry")
+            raise IngestInProgress(
+                f"media item {item.media_item_id} is being ingested by another delivery",
+                mediaItemId=item.media_item_id,
+            )
         logger.info("upload already recorded; duplicate event ignored", media_item_id=item.media_item_id)
-        return IngestOutcome(
-            item.media_item_id, media_items.get_item(item.media_item_id).status, duplicate=True
-        )
+        return IngestOutcome(item.media_item_id, existing.status, duplicate=True)
 
     with new_items.writing(item) as files:
         try:
