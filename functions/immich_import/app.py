@@ -41,7 +41,7 @@ def import_immich_asset(assetId: str) -> Response[Any]:  # noqa: N803 - the rout
     logger.append_keys(immich_asset_id=asset_id)
     settings = get_settings()
     client = ImmichClient.from_settings(settings, immich_api_key(settings))
-    result = import_asset(asset_id, client)
+    result = import_asset(asset_id, client, lift_deletion=True)
     item = result.item
     body: dict[str, Any] = {
         "success": True,

@@ -1,6 +1,6 @@
 """An audit of the stores after a fault: what a person would check by hand in the console.
 
-It counts media items by status, depth-map records and files, the records whose file is missing
+It counts media items by status (tombstones of deleted items apart), depth-map records and files, the records whose file is missing
 (must never happen), the files no record names (allowed only between a crash and the next
 delivery), completed items missing a version, failed items without a reason, and what is left on
 the processing queue and its dead-letter queue."""
@@ -21,6 +21,7 @@ from immichvr_depth.store.versions import versions_to_process
 @dataclass(frozen=True)
 class Audit:
     items_by_status: dict[str, int]
+    tombstones: int
     depth_records: int
     depth_files: int
     records_without_file: int
@@ -75,7 +76,8 @@ def dead_letter_queue_url() -> str:
 
 def audit_stores() -> Audit:
     settings = get_settings()
-    items = list(MediaItem.scan(consistent_read=True))
+    stored = list(MediaItem.scan(consistent_read=True))
+    items = [item for item in stored if item.status != "deleted"]
     records = list(DepthMapRecord.scan(consistent_read=True))
     pages = (
         aws.s3()
@@ -97,6 +99,7 @@ def audit_stores() -> Audit:
     )
     return Audit(
         items_by_status=dict(Counter(item.status for item in items)),
+        tombstones=len(stored) - len(items),
         depth_records=len(records),
         depth_files=len(files),
         records_without_file=len(named - files),

@@ -97,10 +97,12 @@ EXPECTED_S3_ACCESS = {
             "depth-maps/",
         },
     },
+    # The upload is copied out as the item's original and then removed, so nothing posted later
+    # under its key can change the item; a failed ingest rolls its original and thumbnail back.
     "UploadIngestFunction": {
         "s3:GetObject": {"uploads/"},
-        "s3:PutObject": {"thumbnails/"},
-        "s3:DeleteObject": {"thumbnails/"},  # roll back a failed ingest
+        "s3:PutObject": {"originals/", "thumbnails/"},
+        "s3:DeleteObject": {"uploads/", "originals/", "thumbnails/"},
     },
     "DepthEvictionFunction": {"s3:DeleteObject": {"depth-maps/"}},
     # The queued import is the same import: the same files, the same rollback.
@@ -113,7 +115,10 @@ EXPECTED_S3_ACCESS = {
     "ImmichSyncFunction": {},
 }
 # Listing is granted on the bucket itself, narrowed to these key prefixes by an s3:prefix condition.
-EXPECTED_S3_LISTING = {"MediaApiFunction": {"uploads/*", "originals/*", "thumbnails/*", "depth-maps/*"}}
+EXPECTED_S3_LISTING = {
+    "MediaApiFunction": {"uploads/*", "originals/*", "thumbnails/*", "depth-maps/*"},
+    "UploadIngestFunction": {"uploads/*"},
+}
 
 # Environment each function must see (names the handlers and the local runner rely on).
 COMMON_ENV = {

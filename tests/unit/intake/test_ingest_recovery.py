@@ -53,7 +53,8 @@ def an_ingest_killed_at_its_timeout() -> None:
         mime_type="application/octet-stream",
         original_path=KEY,
     )
-    assert media_items.claim(claimed, stale_after=upload_ingest.ABANDONED_CLAIM_AGE)
+    claim = media_items.claim(claimed, stale_after=upload_ingest.ABANDONED_CLAIM_AGE)
+    assert claim is media_items.Claim.CLAIMED
 
 
 def deliver() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from functions.media_api import app as media_api
 from functions.upload_ingest import app as ingest_function
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.store.keys import original_key
 from immichvr_depth.store.tables import MediaItem
 from tests.support.events import api_event, lambda_context
 from tests.support.images import jpeg_bytes, photo
@@ -167,7 +168,8 @@ def test_keys_arrive_url_encoded_and_a_file_dropped_outside_a_ticket_is_ingested
 
     (outcome,) = result["ingested"]
     item = MediaItem.get(outcome["mediaItemId"])
-    assert (item.original_path, item.filename, item.status) == (key, "beach photo.jpg", "queued")
+    original = original_key(item.media_item_id, "beach photo.jpg", "image/jpeg")
+    assert (item.original_path, item.filename, item.status) == (original, "beach photo.jpg", "queued")
 
 
 def test_a_redelivered_event_does_not_make_a_second_item() -> None:

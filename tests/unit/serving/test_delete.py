@@ -85,7 +85,7 @@ def test_a_delete_that_crashed_midway_is_finished_by_repeating_it(monkeypatch: p
         raise ConnectionError("function timed out before removing the item")
 
     with monkeypatch.context() as patched:
-        patched.setattr(MediaItem, "delete", crash)
+        patched.setattr(media_items, "leave_tombstone", crash)
         crashed = delete()
     assert crashed["statusCode"] == 500
     assert media_items.get_item(ITEM_ID).status == "deleting"
@@ -131,11 +131,26 @@ def test_a_processor_that_finishes_after_the_delete_leaves_nothing_behind() -> N
 @pytest.mark.usefixtures("aws")
 def test_the_delete_transition_is_allowed_from_every_status() -> None:
     for status in ProcessingStatus:
+        if status is ProcessingStatus.DELETED:
+            continue  # the end of a delete: nothing is left to delete (the next test)
         item = MediaItem(ITEM_ID, source_type="upload", filename="a.jpg", mime_type="image/jpeg")
         item.status = status.value
         item.save()
         assert deletion.delete_media_item(ITEM_ID).media_item_id == ITEM_ID, status
         assert media_items.find_item(ITEM_ID) is None, status
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_deleted_item_is_not_found_by_a_delete_nor_any_read() -> None:
+    completed_item(ITEM_ID, ChangingBackend())
+    assert delete()["statusCode"] == 204
+
+    assert delete()["statusCode"] == 404
+    for path in ("", "/depth", "/depth/info"):
+        assert call("GET", f"/api/media/{ITEM_ID}{path}")["statusCode"] == 404, path
+    assert call("POST", f"/api/media/{ITEM_ID}/depth/regenerate")["statusCode"] == 404
+    assert json_body(call("GET", "/api/media"))["items"] == []
+    assert media_items.is_deleted(ITEM_ID)
 
 
 @pytest.fixture

@@ -55,12 +55,28 @@ def _existing_import(asset_id: str) -> MediaItem | None:
     if item is not None:
         return item
     # Items recorded under another id scheme are still found through the asset index.
-    for match in MediaItem.immich_asset_index.query(asset_id, limit=1):
-        return media_items.get_item(match.media_item_id)
+    for match in MediaItem.immich_asset_index.query(asset_id):
+        found = media_items.find_item(match.media_item_id)
+        if found is not None:
+            return found
     return None
 
 
-def import_asset(asset_id: str, client: ImmichClient) -> ImportResult:
+class AssetDeletedHere(Conflict):
+    """The asset's media item was deleted here; only an explicit import makes it again."""
+
+    code = "deleted_here"
+
+
+def import_asset(asset_id: str, client: ImmichClient, *, lift_deletion: bool) -> ImportResult:
+    """Import the asset, or return its existing media item. An asset whose item was deleted here is
+    imported again only with `lift_deletion` (a person asking for it); otherwise AssetDeletedHere."""
+    if not lift_deletion and media_items.is_deleted(media_item_id_for_asset(asset_id)):
+        raise AssetDeletedHere(
+            f"asset {asset_id} was deleted here; import it explicitly to bring it back",
+            assetId=asset_id,
+            reason="deleted_here",
+        )
     existing = _existing_import(asset_id)
     if existing is not None:
         return ImportResult(existing, already_imported=True, queue_id=existing.queue_message_id)
@@ -76,7 +92,12 @@ def import_asset(asset_id: str, client: ImmichClient) -> ImportResult:
         width=asset.width,
         height=asset.height,
     )
-    if not new_items.claim(item, stale_after=ABANDONED_CLAIM_AGE):
+    claimed = new_items.claim(item, stale_after=ABANDONED_CLAIM_AGE, lift_deletion=lift_deletion)
+    if claimed is media_items.Claim.DELETED:
+        raise AssetDeletedHere(
+            f"asset {asset_id} was deleted here meanwhile", assetId=asset_id, reason="deleted_here"
+        )
+    if claimed is media_items.Claim.HELD:
         return ImportResult(media_items.get_item(item.media_item_id), already_imported=True, queue_id=None)
 
     with new_items.writing(item) as files:

@@ -106,8 +106,9 @@ class ImportOutcome(StrEnum):
     DROPPED = "dropped"
 
 
-# Refusals no retry can change: the asset is not an image, is trashed or offline, is unknown to Immich
-# (or hidden from the key), is larger than the cap, or the message names no valid asset.
+# Refusals no retry can change: the asset is not an image, is trashed or offline, was deleted here, is
+# unknown to Immich (or hidden from the key), is larger than the cap, or the message names no valid
+# asset.
 _PERMANENT = (Unprocessable, Conflict, ImmichAssetNotFound, InvalidRequest)
 
 
@@ -134,7 +135,8 @@ def import_queued_asset(
     from immichvr_depth.intake.immich_import import import_asset
 
     try:
-        result = import_asset(message.asset_id, client)
+        # A queued import never brings back an item deleted here: only an explicit import does.
+        result = import_asset(message.asset_id, client, lift_deletion=False)
     except ImmichPreviewNotReady:
         _retry_later("preview not made yet", message, receipt_handle, receive_count)
         raise

@@ -20,13 +20,13 @@ from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import MediaItem
 
 
-def claim(item: MediaItem, *, stale_after: timedelta) -> bool:
-    """Create `item` in `pending` (see media_items.claim); on success every later log line of this
-    invocation names it. False when another writer holds it."""
-    if not media_items.claim(item, stale_after=stale_after):
-        return False
-    logger.append_keys(media_item_id=item.media_item_id)
-    return True
+def claim(item: MediaItem, *, stale_after: timedelta, lift_deletion: bool = False) -> media_items.Claim:
+    """Create `item` in `pending` (see media_items.claim); once claimed, every later log line of this
+    invocation names it."""
+    claimed = media_items.claim(item, stale_after=stale_after, lift_deletion=lift_deletion)
+    if claimed is media_items.Claim.CLAIMED:
+        logger.append_keys(media_item_id=item.media_item_id)
+    return claimed
 
 
 class NewItemWrite:
@@ -49,6 +49,12 @@ class NewItemWrite:
         media_items.transition(self.item, ProcessingStatus.QUEUED)
         self.queue_id = enqueue_processing(self.item.media_item_id)
         return self.queue_id
+
+    def copy(self, source_key: str, key: str) -> None:
+        """Copy an object already in the bucket (server-side) to `key`, which the item then owns."""
+        bucket = get_settings().media_bucket
+        aws.s3().copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key})
+        self.keys.append(key)
 
     def remove_files(self) -> None:
         bucket = get_settings().media_bucket

@@ -1,26 +1,25 @@
-"""Deleting a media item with every file and record it has.
+"""Deleting a media item with every file and record it has, and keeping it deleted.
 
 The item enters `deleting` first: a processor arriving later drops its message, and one already
 running fails to store (each depth-map record write checks the item is not `deleting`, see
-depth_maps.py). Then every file under the item's id in each key prefix goes (every generation of its
-depth maps included), then its depth-map records, then the item itself, last. A delete that crashed
-midway leaves the item `deleting`, and repeating the delete finishes the work. Once the item is gone,
-nothing of it remains: an Immich asset deleted here can be imported again (same item id)."""
+store/depth_maps.py). Then every file under the item's id in each key prefix goes (every generation of
+its depth maps included), then its depth-map records, and last the item becomes its tombstone
+(`deleted`): answered as not found and listed nowhere, it refuses whatever would bring the item back
+by itself (a webhook, a sync or album import, a queued import, a later upload under its key). An
+explicit `POST /api/immich/import/{assetId}` makes it again, under the same id. A delete that crashed
+midway leaves the item `deleting`, and repeating the delete finishes the work."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DeleteError
-
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import media_items
-from immichvr_depth.store.conditions import condition_failed
 from immichvr_depth.store.keys import item_prefixes
 from immichvr_depth.store.status import ProcessingStatus
-from immichvr_depth.store.tables import DepthMapRecord, MediaItem
+from immichvr_depth.store.tables import DepthMapRecord
 
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 
@@ -62,11 +61,6 @@ def delete_media_item(media_item_id: str) -> Deletion:
     for record in DepthMapRecord.query(media_item_id, consistent_read=True):
         record.delete()
         records += 1
-    try:
-        item.delete(condition=MediaItem.status == ProcessingStatus.DELETING.value)
-    except DeleteError as error:
-        if not condition_failed(error):
-            raise
-        # A concurrent delete removed it first (nothing leaves `deleting`): the outcome is the same.
+    media_items.leave_tombstone(item)
     logger.info("media item deleted", files=files, depth_maps=records)
     return Deletion(media_item_id, files, records)

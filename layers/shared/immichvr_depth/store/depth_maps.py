@@ -147,8 +147,11 @@ class _RecordConflict(Exception):
 
 
 def _write_while_item_exists(media_item_id: str, write: Callable[[TransactWrite], None]) -> None:
-    """One transaction: the record write, and the check that the item is there and not `deleting`."""
-    item_alive = MediaItem.media_item_id.exists() & (MediaItem.status != ProcessingStatus.DELETING.value)
+    """One transaction: the record write, and the check that the item is there, not `deleting` nor
+    deleted."""
+    item_alive = MediaItem.media_item_id.exists() & ~MediaItem.status.is_in(
+        ProcessingStatus.DELETING.value, ProcessingStatus.DELETED.value
+    )
     try:
         with TransactWrite(connection=DepthMapRecord._get_connection().connection) as transaction:
             transaction.condition_check(MediaItem, media_item_id, condition=item_alive)

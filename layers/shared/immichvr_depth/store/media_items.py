@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from pynamodb.constants import DATETIME_FORMAT
@@ -33,11 +34,17 @@ def _not_found(media_item_id: str) -> NotFound:
     return NotFound(f"media item {media_item_id} not found", mediaItemId=media_item_id)
 
 
+_DELETED = ProcessingStatus.DELETED.value
+# The item's record is there and is not a tombstone.
+_LIVE = MediaItem.media_item_id.exists() & (MediaItem.status != _DELETED)
+
+
 def get_item(media_item_id: str) -> MediaItem:
-    try:
-        return MediaItem.get(media_item_id, consistent_read=True)
-    except DoesNotExist:
-        raise _not_found(media_item_id) from None
+    """The item; NotFound when there is none or it was deleted (a tombstone)."""
+    item = find_item(media_item_id)
+    if item is None:
+        raise _not_found(media_item_id)
+    return item
 
 
 def reload(item: MediaItem) -> None:
@@ -46,40 +53,100 @@ def reload(item: MediaItem) -> None:
         item.refresh(consistent_read=True)
     except DoesNotExist:
         raise _not_found(item.media_item_id) from None
+    if item.status == _DELETED:
+        raise _not_found(item.media_item_id)
 
 
 def find_item(media_item_id: str) -> MediaItem | None:
+    """The item, or None when there is none or it was deleted (a tombstone)."""
+    item = _stored(media_item_id)
+    return None if item is None or item.status == _DELETED else item
+
+
+def is_deleted(media_item_id: str) -> bool:
+    """The item was deleted here: its tombstone is stored."""
+    item = _stored(media_item_id)
+    return item is not None and item.status == _DELETED
+
+
+def _stored(media_item_id: str) -> MediaItem | None:
     try:
         return MediaItem.get(media_item_id, consistent_read=True)
     except DoesNotExist:
         return None
 
 
-def claim(item: MediaItem, *, stale_after: timedelta) -> bool:
+class Claim(StrEnum):
+    CLAIMED = "claimed"  # the item is new (or taken over) and `pending`: the caller writes it
+    HELD = "held"  # another writer holds it, or it is already written
+    DELETED = "deleted"  # it was deleted here and the caller may not make it again
+
+
+def claim(item: MediaItem, *, stale_after: timedelta, lift_deletion: bool = False) -> Claim:
     """Create `item` in `pending` unless it exists; a pending claim older than `stale_after` was
-    abandoned by a crashed writer and may be taken over. Returns False when someone else holds it."""
+    abandoned by a crashed writer and may be taken over, and with `lift_deletion` a tombstone is
+    replaced. Says whether the caller now holds the claim, or why not."""
     abandoned_before = utcnow() - stale_after
     condition = MediaItem.media_item_id.does_not_exist() | (
         (MediaItem.status == ProcessingStatus.PENDING.value) & (MediaItem.updated_at < abandoned_before)
     )
+    if lift_deletion:
+        condition = condition | (MediaItem.status == _DELETED)
     item.status = ProcessingStatus.PENDING.value
     item.created_at = item.updated_at = utcnow()
     try:
         item.save(condition=condition)
     except PutError as error:
-        if condition_failed(error):
-            return False
-        raise
-    return True
+        if not condition_failed(error):
+            raise
+        return Claim.DELETED if is_deleted(item.media_item_id) else Claim.HELD
+    return Claim.CLAIMED
+
+
+# Everything a tombstone drops: its files, what they were, where it was in the work and the listing.
+_DROPPED_BY_DELETE = (
+    MediaItem.original_path,
+    MediaItem.thumbnail_path,
+    MediaItem.thumbnail_mime_type,
+    MediaItem.file_size,
+    MediaItem.thumbnail_size,
+    MediaItem.width,
+    MediaItem.height,
+    MediaItem.checksum,
+    MediaItem.thumbnail_params,
+    MediaItem.attempts,
+    MediaItem.last_error,
+    MediaItem.queue_message_id,
+    MediaItem.pending_versions,
+    MediaItem.listing_partition,
+)
+
+
+def leave_tombstone(item: MediaItem) -> None:
+    """Turn a `deleting` item into its tombstone, in one write: what names it stays (source, file
+    name, Immich asset, upload ETag), everything else goes, the listing index included. A concurrent
+    delete that got there first changes nothing."""
+    try:
+        item.update(
+            actions=[
+                MediaItem.status.set(_DELETED),
+                MediaItem.updated_at.set(utcnow()),
+                *(attribute.remove() for attribute in _DROPPED_BY_DELETE),
+            ],
+            condition=MediaItem.status == ProcessingStatus.DELETING.value,
+        )
+    except UpdateError as error:
+        if not condition_failed(error):
+            raise
 
 
 def update(item: MediaItem, *actions: Action) -> None:
     """Change attributes of an item that still exists: an update of a deleted item must not bring a
-    partial one back (DynamoDB's UpdateItem would create it)."""
+    partial one back (DynamoDB's UpdateItem would create it) nor write onto its tombstone."""
     try:
         item.update(
             actions=[*actions, MediaItem.updated_at.set(utcnow())],
-            condition=MediaItem.media_item_id.exists(),
+            condition=_LIVE,
         )
     except UpdateError as error:
         if condition_failed(error):

@@ -12,12 +12,16 @@ class ProcessingStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     DELETING = "deleting"  # being removed with its files: a processor arriving now drops it
+    # What a deleted item leaves: its record, as a tombstone with no files, out of every listing and
+    # answered as not found. Only an explicit Immich import makes the item again; a webhook, a sync,
+    # a queued import or a later upload under its key is refused.
+    DELETED = "deleted"
 
 
 # A redelivered message may find its item still `processing` (the worker died) or `failed`
 # (a transient error before SQS retried), so both may enter `processing` again.
-# Any item may start `deleting`, and a delete that crashed midway starts it again; nothing leaves it
-# (the item's record is removed last).
+# Any item may start `deleting`, and a delete that crashed midway starts it again; a delete ends in
+# `deleted`, which no transition leaves (an explicit import replaces the tombstone with a new claim).
 ALLOWED_TRANSITIONS: dict[ProcessingStatus, frozenset[ProcessingStatus]] = {
     ProcessingStatus.PENDING: frozenset(
         {ProcessingStatus.QUEUED, ProcessingStatus.FAILED, ProcessingStatus.DELETING}
@@ -37,7 +41,8 @@ ALLOWED_TRANSITIONS: dict[ProcessingStatus, frozenset[ProcessingStatus]] = {
         {ProcessingStatus.PROCESSING, ProcessingStatus.QUEUED, ProcessingStatus.DELETING}
     ),
     ProcessingStatus.COMPLETED: frozenset({ProcessingStatus.QUEUED, ProcessingStatus.DELETING}),
-    ProcessingStatus.DELETING: frozenset({ProcessingStatus.DELETING}),
+    ProcessingStatus.DELETING: frozenset({ProcessingStatus.DELETING, ProcessingStatus.DELETED}),
+    ProcessingStatus.DELETED: frozenset(),
 }
 
 

@@ -82,9 +82,12 @@ class MediaItem(Model):
     attempts = NumberAttribute(default=0)
     last_error = UnicodeAttribute(null=True)
     queue_message_id = UnicodeAttribute(null=True)
+    # An upload's S3 ETag when it was ingested: a later object under the same key is another file.
+    source_etag = UnicodeAttribute(null=True)
     # Asynchronous inference: the versions submitted to the endpoint whose maps are not stored yet.
     pending_versions = UnicodeSetAttribute(null=True)
-    listing_partition = UnicodeAttribute(default=LISTING_PARTITION)
+    # Absent on a tombstone, which keeps it out of the listing index.
+    listing_partition = UnicodeAttribute(null=True, default=LISTING_PARTITION)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
 
