@@ -12,8 +12,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from immichvr_depth.intake.immich import ImmichClient
 from immichvr_depth.intake.immich_import import import_asset
+from immichvr_depth.intake.responses import AlbumImportQueued, AssetImported
 from immichvr_depth.intake.sync import queue_album_import
-from immichvr_depth.platform.http import ERROR_RESPONSES, build_resolver, json_response, require_uuid
+from immichvr_depth.platform.http import (
+    ERROR_RESPONSES,
+    build_resolver,
+    error_response,
+    json_answer,
+    json_response,
+    require_uuid,
+)
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.secrets import immich_api_key
 from immichvr_depth.platform.settings import get_settings
@@ -26,13 +34,13 @@ app = build_resolver()
     summary="Import a photo from Immich and queue it for depth",
     status_code=202,
     responses={
-        200: {"description": "already imported: the existing item"},
-        202: {"description": "imported and queued"},
+        200: json_answer("already imported: the existing item", AssetImported),
+        202: json_answer("imported and queued", AssetImported),
         **ERROR_RESPONSES,
-        409: {"description": "the asset is trashed or offline"},
-        422: {"description": "the asset is not an image, or larger than the download cap"},
-        502: {"description": "Immich refused our key or lacks a permission (named)"},
-        504: {"description": "Immich unreachable or too slow"},
+        409: error_response("the asset is trashed or offline"),
+        422: error_response("the asset is not an image, or larger than the download cap"),
+        502: error_response("Immich refused our key or lacks a permission (named)"),
+        504: error_response("Immich unreachable or too slow"),
     },
     tags=["immich"],
 )
@@ -42,22 +50,8 @@ def import_immich_asset(assetId: str) -> Response[Any]:  # noqa: N803 - the rout
     settings = get_settings()
     client = ImmichClient.from_settings(settings, immich_api_key(settings))
     result = import_asset(asset_id, client, lift_deletion=True)
-    item = result.item
-    body: dict[str, Any] = {
-        "success": True,
-        "mediaItemId": item.media_item_id,
-        "queueId": result.queue_id,
-        "assetId": asset_id,
-        "filename": item.filename,
-        "thumbnailSize": item.thumbnail_size,
-        "fullResSize": item.file_size,
-        "status": item.status,
-    }
-    if result.already_imported:
-        body |= {"message": "asset was already imported", "alreadyImported": True}
-        return json_response(HTTPStatus.OK, body)
-    body |= {"message": "asset imported and queued for depth processing", "alreadyImported": False}
-    return json_response(HTTPStatus.ACCEPTED, body)
+    status = HTTPStatus.OK if result.already_imported else HTTPStatus.ACCEPTED
+    return json_response(status, AssetImported.of(result, asset_id))
 
 
 @app.post(
@@ -65,11 +59,11 @@ def import_immich_asset(assetId: str) -> Response[Any]:  # noqa: N803 - the rout
     summary="Queue the import of every photo of an Immich album",
     status_code=202,
     responses={
-        202: {"description": "one import queued per image of the album: {albumId, albumName, queued}"},
+        202: json_answer("one import queued per image of the album", AlbumImportQueued),
         **ERROR_RESPONSES,
-        404: {"description": "no such album, or the Immich key may not see it"},
-        502: {"description": "Immich refused our key or lacks a permission (named)"},
-        504: {"description": "Immich unreachable or too slow"},
+        404: error_response("no such album, or the Immich key may not see it"),
+        502: error_response("Immich refused our key or lacks a permission (named)"),
+        504: error_response("Immich unreachable or too slow"),
     },
     tags=["immich"],
 )
@@ -79,16 +73,7 @@ def import_immich_album(albumId: str) -> Response[Any]:  # noqa: N803 - the rout
     settings = get_settings()
     with ImmichClient.from_settings(settings, immich_api_key(settings)) as client:
         result = queue_album_import(album_id, client)
-    return json_response(
-        HTTPStatus.ACCEPTED,
-        {
-            "success": True,
-            "albumId": result.album.id,
-            "albumName": result.album.name,
-            "queued": result.queued,
-            "message": f"{result.queued} photo(s) of the album queued for import",
-        },
-    )
+    return json_response(HTTPStatus.ACCEPTED, AlbumImportQueued.of(result))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

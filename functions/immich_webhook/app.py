@@ -10,15 +10,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.intake.webhook import (
-    SECRET_HEADER,
-    handle_webhook,
-    require_secret,
-    response_body,
-    webhook_secret,
-)
+from immichvr_depth.intake.responses import WebhookAnswer
+from immichvr_depth.intake.webhook import SECRET_HEADER, handle_webhook, require_secret, webhook_secret
 from immichvr_depth.platform.errors import InvalidRequest
-from immichvr_depth.platform.http import build_resolver, json_response
+from immichvr_depth.platform.http import build_resolver, error_response, json_answer, json_response
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.settings import get_settings
 
@@ -34,10 +29,12 @@ app = build_resolver()
     ),
     status_code=202,
     responses={
-        200: {"description": "acknowledged and ignored: another trigger, or not an image (says why)"},
-        202: {"description": "the asset's import is queued"},
-        400: {"description": "the body is not Immich's webhook payload"},
-        401: {"description": f"no or wrong {SECRET_HEADER} header"},
+        200: json_answer(
+            "acknowledged and ignored: another trigger, or not an image (says why)", WebhookAnswer
+        ),
+        202: json_answer("the asset's import is queued", WebhookAnswer),
+        400: error_response("the body is not Immich's webhook payload"),
+        401: error_response(f"no or wrong {SECRET_HEADER} header"),
     },
     tags=["immich"],
     security=[{"webhookSecret": []}],
@@ -51,7 +48,7 @@ def immich_webhook() -> Response[Any]:
         raise InvalidRequest("the webhook body is not JSON") from None
     result = handle_webhook(payload)
     status = HTTPStatus.ACCEPTED if result.queued else HTTPStatus.OK
-    return json_response(status, response_body(result))
+    return json_response(status, WebhookAnswer.of(result))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

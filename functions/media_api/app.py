@@ -13,18 +13,27 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
+from immichvr_depth.intake.responses import UploadTicketIssued
 from immichvr_depth.intake.upload_tickets import presign_upload
 from immichvr_depth.platform.http import (
     ERROR_RESPONSES,
     binary_response,
     build_resolver,
     error_response,
+    json_answer,
     json_response,
+    no_body,
     require_media_item_id,
 )
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.serving import deletion, delivery, regeneration
-from immichvr_depth.serving.responses import depth_map_info, media_status
+from immichvr_depth.serving.responses import (
+    DepthInfo,
+    DepthMapRegenerating,
+    MediaPage,
+    MediaStatus,
+    RegenerationQueued,
+)
 from immichvr_depth.store import depth_maps, media_items
 from immichvr_depth.store.versions import VersionType
 
@@ -36,6 +45,22 @@ app = build_resolver()
 _CONFLICT: OpenAPIResponse = error_response(
     "the item is being imported, queued, processed or deleted: try again once it settles"
 )
+_TEXT: dict[str, Any] = {"type": "string"}
+# What a depth map's download, its 304 and its 307 say about the map.
+_DEPTH_MAP_HEADERS: dict[str, Any] = {
+    "ETag": {"description": "the map's version; send it back in If-None-Match", "schema": _TEXT},
+    "Cache-Control": {"description": "private, cached for a day, revalidated after", "schema": _TEXT},
+    "X-Depth-Map-Version": {
+        "description": "the version served",
+        "schema": {"type": "string", "enum": [version.value for version in VersionType]},
+    },
+    "X-Model-Name": {"description": "the depth model that made the map", "schema": _TEXT},
+    "X-Model-Version": {"description": "its version", "schema": _TEXT},
+    "X-Generated-At": {
+        "description": "when the map was made",
+        "schema": {"type": "string", "format": "date-time"},
+    },
+}
 
 
 class UploadRequest(BaseModel):
@@ -49,7 +74,7 @@ class UploadRequest(BaseModel):
     summary="Get a presigned POST for uploading a photo",
     status_code=201,
     responses={
-        201: {"description": "the upload ticket"},
+        201: json_answer("the upload ticket", UploadTicketIssued),
         **ERROR_RESPONSES,
         413: error_response("larger than the upload cap"),
         415: error_response("not an image type the ingest decodes"),
@@ -58,13 +83,13 @@ class UploadRequest(BaseModel):
 )
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[Any]:
     ticket = presign_upload(request.filename, request.contentType.lower(), request.size)
-    return json_response(HTTPStatus.CREATED, ticket.to_body())
+    return json_response(HTTPStatus.CREATED, UploadTicketIssued.of(ticket))
 
 
 @app.get(
     "/api/media",
     summary="List media items, newest first",
-    responses={200: {"description": "a page of items and the cursor of the next"}, **ERROR_RESPONSES},
+    responses={200: json_answer("a page of items and the cursor of the next", MediaPage), **ERROR_RESPONSES},
     tags=["media"],
 )
 def list_media(
@@ -72,19 +97,19 @@ def list_media(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response[Any]:
     page = media_items.list_items(limit, cursor)
-    items = [media_status(item, depth_maps.all_for(item.media_item_id)) for item in page.items]
-    return json_response(HTTPStatus.OK, {"items": items, "nextCursor": page.next_cursor})
+    items = [MediaStatus.of(item, depth_maps.all_for(item.media_item_id)) for item in page.items]
+    return json_response(HTTPStatus.OK, MediaPage(items=items, next_cursor=page.next_cursor))
 
 
 @app.get(
     "/api/media/<id>",
     summary="A media item, its processing status and its depth maps",
-    responses={200: {"description": "the item's status"}, **ERROR_RESPONSES},
+    responses={200: json_answer("the item's status", MediaStatus), **ERROR_RESPONSES},
     tags=["media"],
 )
 def get_media(id: str) -> Response[Any]:
     item = media_items.get_item(require_media_item_id(id))
-    return json_response(HTTPStatus.OK, media_status(item, depth_maps.all_for(item.media_item_id)))
+    return json_response(HTTPStatus.OK, MediaStatus.of(item, depth_maps.all_for(item.media_item_id)))
 
 
 @app.delete(
@@ -92,7 +117,7 @@ def get_media(id: str) -> Response[Any]:
     summary="Delete a media item with all its files and depth maps",
     status_code=204,
     responses={
-        204: {"description": "deleted, with every file and record of the item"},
+        204: no_body("deleted, with every file and record of the item"),
         **ERROR_RESPONSES,
     },
     tags=["media"],
@@ -107,7 +132,7 @@ def delete_media(id: str) -> Response[str]:
     summary="Make an item's depth maps again (after a model change, say)",
     status_code=202,
     responses={
-        202: {"description": "queued: the item's status, and the versions being made again"},
+        202: json_answer("queued: the item's status, and the versions being made again", RegenerationQueued),
         409: _CONFLICT,
         **ERROR_RESPONSES,
     },
@@ -120,27 +145,37 @@ def regenerate_depth(
     ] = None,
 ) -> Response[Any]:
     queued = regeneration.request_regeneration(require_media_item_id(id), version)
-    return json_response(
-        HTTPStatus.ACCEPTED,
-        {
-            "success": True,
-            "mediaItemId": queued.item.media_item_id,
-            "processingStatus": queued.item.status,
-            "versions": [v.value for v in queued.versions],
-            "replacingGenerations": {v.value: generation for v, generation in queued.replacing.items()},
-            "queueId": queued.queue_id,
-        },
-    )
+    return json_response(HTTPStatus.ACCEPTED, RegenerationQueued.of(queued))
 
 
 @app.get(
     "/api/media/<id>/depth",
     summary="Download a depth map (16-bit PNG)",
     responses={
-        200: {"description": "the PNG", "content": {"image/png": {}}},
-        202: {"description": "the map was evicted and is being made again: retry after Retry-After seconds"},
-        304: {"description": "unchanged since the ETag sent in If-None-Match"},
-        307: {"description": "too large to send inline: a short-lived presigned S3 URL in Location"},
+        200: {
+            "description": "the PNG",
+            "headers": _DEPTH_MAP_HEADERS,
+            # OpenAPI 3.1 declares a binary body by its media type alone, without a schema.
+            "content": {"image/png": {}},
+        },
+        202: {
+            **json_answer(
+                "the map was evicted and is being made again: retry after Retry-After seconds",
+                DepthMapRegenerating,
+            ),
+            "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
+        },
+        304: no_body("unchanged since the ETag sent in If-None-Match", _DEPTH_MAP_HEADERS),
+        307: no_body(
+            "too large to send inline: a short-lived presigned S3 URL in Location",
+            {
+                "Location": {
+                    "description": "the presigned S3 URL",
+                    "schema": {"type": "string", "format": "uri"},
+                },
+                **_DEPTH_MAP_HEADERS,
+            },
+        ),
         **ERROR_RESPONSES,
     },
     tags=["depth"],
@@ -167,20 +202,12 @@ def get_depth(
 @app.get(
     "/api/media/<id>/depth/info",
     summary="The metadata of every depth map of an item, without the files",
-    responses={200: {"description": "the depth maps' metadata"}, **ERROR_RESPONSES},
+    responses={200: json_answer("the depth maps' metadata", DepthInfo), **ERROR_RESPONSES},
     tags=["depth"],
 )
 def get_depth_info(id: str) -> Response[Any]:
     item = media_items.get_item(require_media_item_id(id))
-    records = depth_maps.all_for(item.media_item_id)
-    return json_response(
-        HTTPStatus.OK,
-        {
-            "mediaItemId": item.media_item_id,
-            "processingStatus": item.status,
-            "depthMaps": [depth_map_info(record) for record in records],
-        },
-    )
+    return json_response(HTTPStatus.OK, DepthInfo.of(item, depth_maps.all_for(item.media_item_id)))
 
 
 @app.get("/api/openapi.json", include_in_schema=False)

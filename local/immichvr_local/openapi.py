@@ -55,8 +55,20 @@ def build_document() -> dict[str, Any]:
         for section, entries in part.get("components", {}).items():
             document.setdefault("components", {}).setdefault(section, {}).update(entries)
     document["paths"] = dict(sorted(document["paths"].items()))
+    _drop_empty_content(document)
     _drop_default_validation_answers(document)
     return document
+
+
+def _drop_empty_content(document: dict[str, Any]) -> None:
+    """An answer without a body (204, 304, 307) declares an empty content map, as Powertools would
+    otherwise give it the handler's return type as JSON; an empty map says nothing, so it goes, and
+    the answer declares no body at all."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for response in operation["responses"].values():
+                if response.get("content") == {}:
+                    del response["content"]
 
 
 def _drop_default_validation_answers(document: dict[str, Any]) -> None:

@@ -28,21 +28,14 @@ def accepted_upload_types() -> frozenset[str]:
 
 @dataclass(frozen=True)
 class UploadTicket:
+    """A presigned POST for one upload (its answer is intake.responses.UploadTicketIssued)."""
+
     media_item_id: str
     key: str
     url: str
     fields: dict[str, str]
     expires_in: int
     max_bytes: int
-
-    def to_body(self) -> dict[str, Any]:
-        return {
-            "mediaItemId": self.media_item_id,
-            "upload": {"method": "POST", "url": self.url, "fields": self.fields},
-            "key": self.key,
-            "expiresIn": self.expires_in,
-            "maxBytes": self.max_bytes,
-        }
 
 
 def presign_upload(filename: str, content_type: str, size: int) -> UploadTicket:

@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
 
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
@@ -58,6 +57,9 @@ class WebhookAsset:
 
 @dataclass(frozen=True)
 class WebhookResult:
+    """What a webhook led to (its answer is intake.responses.WebhookAnswer); `asset_id` is empty when
+    the payload names no asset."""
+
     queued: bool
     asset_id: str
     reason: str
@@ -151,17 +153,3 @@ def handle_webhook(payload: object) -> WebhookResult:
     message_id = enqueue_import(read.id, ImportSource.WEBHOOK)
     logger.info("webhook queued an import", asset_id=read.id, trigger=read.trigger, message_id=message_id)
     return WebhookResult(queued=True, asset_id=read.id, reason="import queued", message_id=message_id)
-
-
-def response_body(result: WebhookResult) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "success": True,
-        "queued": result.queued,
-        "ignored": not result.queued,
-        "message": result.reason,
-    }
-    if result.asset_id:
-        body["assetId"] = result.asset_id
-    if result.message_id:
-        body["messageId"] = result.message_id
-    return body

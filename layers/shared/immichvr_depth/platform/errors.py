@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from immichvr_depth.platform.http import ErrorAnswer
 
 
 class AppError(Exception):
@@ -17,11 +20,12 @@ class AppError(Exception):
         self.message = message
         self.details = details
 
-    def to_body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"success": False, "error": self.code, "message": self.message}
-        if self.details:
-            body["details"] = self.details
-        return body
+    def to_body(self) -> ErrorAnswer:
+        """The JSON answer for this error: its code and message, and its details when it has any."""
+        # Imported here, not at the top: the HTTP module imports this one.
+        from immichvr_depth.platform.http import ErrorAnswer
+
+        return ErrorAnswer.of(self)
 
 
 class InvalidRequest(AppError):

@@ -1,4 +1,6 @@
-"""What every HTTP function shares: CORS, JSON errors and the resolver they are set on."""
+"""What every HTTP function shares: CORS, JSON errors and the resolver they are set on, and the base of
+every JSON answer's model (each flow's answers live in its own module: intake/responses.py,
+serving/responses.py; the error answers are here)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import base64
 import json
 import uuid
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -14,6 +16,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from immichvr_depth.platform.errors import AppError, InvalidRequest, UnsupportedMediaType
 from immichvr_depth.platform.observability import logger
@@ -29,38 +34,135 @@ EXPOSED_HEADERS = [
     "Retry-After",
 ]
 
-_ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["success", "error", "message"],
-    "properties": {
-        "success": {"type": "boolean", "const": False},
-        "error": {"type": "string", "description": "a stable machine-readable code"},
-        "message": {"type": "string"},
-        "details": {"type": "object"},
-    },
-}
+_T = TypeVar("_T")
+
+
+class _LeftOutWhenNone:
+    """Marks a field of a JsonAnswer that the body carries only when it is set."""
+
+    def __repr__(self) -> str:
+        return "LeftOutWhenNone"
+
+
+_LEFT_OUT_WHEN_NONE = _LeftOutWhenNone()
+
+# A field present only when set: None leaves the key out of the body (never `null`), and the schema
+# lists the key as optional and not nullable. Only a JsonAnswer's own fields (the top level) are left
+# out; a nested model's None fields are sent as null.
+LeftOutWhenNone = Annotated[_T | SkipJsonSchema[None], _LEFT_OUT_WHEN_NONE]
+
+
+def _left_out_when_none(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(
+        name for name, field in model.model_fields.items() if _LEFT_OUT_WHEN_NONE in field.metadata
+    )
+
+
+def _document_presence(schema: dict[str, Any], model: type[Any]) -> None:
+    """Every key a body always carries is required in the schema, constants and nullable keys too (the
+    schema says what is sent, not what a caller must give); a LeftOutWhenNone key is not."""
+    optional: set[str] = set()
+    for name in _left_out_when_none(model):
+        field = model.model_fields[name]
+        optional |= {name, field.serialization_alias or field.alias or name}
+    properties: dict[str, Any] = schema.get("properties", {})
+    for key, prop in properties.items():
+        # The field's own name in Title Case adds nothing to the description the docstring gives.
+        prop.pop("title", None)
+        if key in optional:
+            prop.pop("default", None)
+    schema["required"] = [key for key in properties if key not in optional]
+
+
+class JsonAnswer(BaseModel):
+    """A JSON answer body. `to_json` gives the bytes sent: `json.dumps` of the fields in declaration
+    order (separators `, ` and `: `), None as null except for LeftOutWhenNone fields, which are left out.
+    The model's schema (from its fields and their docstrings) is what the OpenAPI document declares."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+        json_schema_extra=_document_presence,
+    )
+
+    def to_json(self) -> str:
+        left_out = {name for name in _left_out_when_none(type(self)) if getattr(self, name) is None}
+        return json.dumps(self.model_dump(mode="json", by_alias=True, exclude=left_out))
+
+
+class CamelCaseAnswer(JsonAnswer):
+    """A JsonAnswer whose keys are its snake_case field names in camelCase (`media_item_id` is sent
+    as `mediaItemId`); built with the field names."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class ErrorAnswer(CamelCaseAnswer):
+    """Every error answer a function gives (4xx, and the 5xx of an AppError): a refused request, a
+    failed validation (400), a route the function does not have (404 `route_not_found`)."""
+
+    success: Literal[False] = False
+    error: str
+    """a stable machine-readable code: `invalid_request`, `not_found`, `status_conflict`, ..."""
+    message: str
+    """what went wrong, for a person"""
+    details: LeftOutWhenNone[dict[str, Any]] = None
+    """what the code is about (ids, limits, the failed validations); only when there is something to say"""
+
+    @classmethod
+    def of(cls, error: AppError) -> ErrorAnswer:
+        return cls(error=error.code, message=error.message, details=error.details or None)
+
+
+class InternalErrorAnswer(ErrorAnswer):
+    """The 500 of any route: an unexpected error, logged under the request id it names."""
+
+    request_id: str | None
+    """the Lambda request id the logs carry; null outside Lambda"""
+
+
+class GatewayRefusal(JsonAnswer):
+    """API Gateway's own answer, before any function runs: 403 for a missing or wrong x-api-key header.
+    No function builds it; it is here so the document can declare it."""
+
+    message: str
+
+
+def json_answer(description: str, model: type[JsonAnswer]) -> OpenAPIResponse:
+    """An OpenAPI response whose JSON body is `model`."""
+    return {"description": description, "content": {"application/json": {"model": model}}}
 
 
 def error_response(description: str) -> OpenAPIResponse:
     """An OpenAPI response in the API's JSON error shape."""
-    return {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+    return json_answer(description, ErrorAnswer)
+
+
+# An answer without a body: Powertools would otherwise give it the handler's return type as JSON, and
+# the document generator (immichvr_local.openapi) drops the empty content map.
+def no_body(description: str, headers: dict[str, Any] | None = None) -> OpenAPIResponse:
+    response: OpenAPIResponse = {"description": description, "content": {}}
+    if headers:
+        response["headers"] = headers
+    return response
 
 
 # The answers every route may give besides its own, for the OpenAPI document.
-ERROR_RESPONSES: dict[int, Any] = {
+ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
     400: error_response("a malformed id, parameter or body"),
-    403: error_response("no valid x-api-key header"),
+    403: json_answer("no valid x-api-key header (API Gateway's answer)", GatewayRefusal),
     404: error_response("no such item, or the version is not made yet"),
 }
 
 
 def json_response(
-    status: HTTPStatus | int, body: dict[str, Any], headers: dict[str, str] | None = None
+    status: HTTPStatus | int, body: JsonAnswer, headers: dict[str, str] | None = None
 ) -> Response[Any]:
     return Response(
         status_code=int(status),
         content_type=content_types.APPLICATION_JSON,
-        body=json.dumps(body),
+        body=body.to_json(),
         headers=headers,
     )
 
@@ -143,8 +245,7 @@ def build_resolver() -> APIGatewayRestResolver:
     @app.not_found
     def route_not_found(_: Exception) -> Response[Any]:
         return json_response(
-            HTTPStatus.NOT_FOUND,
-            {"success": False, "error": "route_not_found", "message": "no such route"},
+            HTTPStatus.NOT_FOUND, ErrorAnswer(error="route_not_found", message="no such route")
         )
 
     def internal_error() -> Response[Any]:
@@ -152,12 +253,11 @@ def build_resolver() -> APIGatewayRestResolver:
         request_id = app.lambda_context.aws_request_id if app.lambda_context else None
         return json_response(
             HTTPStatus.INTERNAL_SERVER_ERROR,
-            {
-                "success": False,
-                "error": "internal_error",
-                "message": "something went wrong on our side; the request id is in the logs",
-                "requestId": request_id,
-            },
+            InternalErrorAnswer(
+                error="internal_error",
+                message="something went wrong on our side; the request id is in the logs",
+                request_id=request_id,
+            ),
         )
 
     @app.exception_handler(Exception)

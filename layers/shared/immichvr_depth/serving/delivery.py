@@ -4,7 +4,6 @@ An evicted map is queued to be made again and answered 202."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -12,7 +11,7 @@ from immichvr_depth.platform import aws
 from immichvr_depth.platform.errors import NotFound
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.serving import regeneration
-from immichvr_depth.serving.responses import depth_headers, iso
+from immichvr_depth.serving.responses import DepthMapRegenerating, depth_headers
 from immichvr_depth.store import depth_maps, media_items
 from immichvr_depth.store.depth_maps import Evicted
 from immichvr_depth.store.tables import DepthMapRecord
@@ -31,7 +30,7 @@ class DepthDownload:
     not_modified: bool = False
     body: bytes | None = None
     redirect_url: str | None = None
-    regenerating: dict[str, Any] | None = None  # an evicted map being made again: a 202 body
+    regenerating: DepthMapRegenerating | None = None  # an evicted map being made again: the 202 body
 
 
 def _record_or_not_found(media_item_id: str, version: VersionType) -> DepthMapRecord:
@@ -53,17 +52,7 @@ def _regenerating(record: DepthMapRecord) -> DepthDownload:
     retry_after = get_settings().regenerate_retry_after_s
     return DepthDownload(
         headers={"Retry-After": str(retry_after)},
-        regenerating={
-            "mediaItemId": record.media_item_id,
-            "version": record.version.value,
-            "processingStatus": item.status,
-            "evictedAt": iso(record.evicted_at),
-            "retryAfter": retry_after,
-            "message": (
-                f"the {record.version.value} depth map was evicted after going unread and is being "
-                f"made again; retry in {retry_after} s"
-            ),
-        },
+        regenerating=DepthMapRegenerating.of(record, item, retry_after),
     )
 
 

@@ -1,74 +1,250 @@
-"""The JSON shapes the API answers with, built from the stored records."""
+"""The serving flow's JSON answers, one model per body, each built from the stored records here.
+
+The shapes are the API's as published: the media status view and the depth-map entries have
+snake_case keys, every other body camelCase keys. Timestamps are ISO 8601 UTC text ending in `Z`."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Literal
 
+from pydantic import PlainSerializer, WithJsonSchema
+
+from immichvr_depth.platform.http import CamelCaseAnswer, JsonAnswer
+from immichvr_depth.serving.regeneration import Regeneration
+from immichvr_depth.store.status import ProcessingStatus, SourceType
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 from immichvr_depth.store.versions import VersionType
 
 
+def _iso_text(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+    """A stored instant as the API writes it (`2026-01-02T03:04:05.678901Z`); None for None."""
+    return _iso_text(moment) if moment else None
+
+
+# A stored instant in an answer's model, sent as iso() writes it.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(_iso_text, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+def _whole(number: float) -> int:
+    # pynamodb types every number as float; sizes, pixels and counts are whole, and DynamoDB reads
+    # them back as int.
+    return int(number)
+
+
+def _whole_or_none(number: float | None) -> int | None:
+    return None if number is None else int(number)
 
 
 def depth_map_id(media_item_id: str, version: VersionType) -> str:
     return f"{media_item_id}:{version.value}"
 
 
-def media_status(item: MediaItem, records: list[DepthMapRecord]) -> dict[str, Any]:
-    """The seed's `media_processing_status` view: the item, its status and each version's depth map."""
-    by_version = {record.version: record for record in records}
-    view: dict[str, Any] = {
-        "media_item_id": item.media_item_id,
-        "source_type": item.source_type,
-        "immich_asset_id": item.immich_asset_id,
-        "filename": item.filename,
-        "mime_type": item.mime_type,
-        "file_size": item.file_size,
-        "width": item.width,
-        "height": item.height,
-        "original_path": item.original_path,
-        "thumbnail_path": item.thumbnail_path,
-        "thumbnail_size": item.thumbnail_size,
-        "processing_status": item.status,
-        "attempts": item.attempts,
-        "last_error": item.last_error,
-        "created_at": iso(item.created_at),
-        "updated_at": iso(item.updated_at),
-    }
-    for prefix, version in (("thumbnail", VersionType.THUMBNAIL), ("full_res", VersionType.FULL_RESOLUTION)):
-        record = by_version.get(version)
-        view[f"{prefix}_depth_map_id"] = depth_map_id(item.media_item_id, version) if record else None
-        view[f"{prefix}_depth_map_path"] = record.file_path if record else None
-        view[f"{prefix}_depth_map_generated_at"] = iso(record.generated_at) if record else None
-        view[f"{prefix}_depth_map_evicted_at"] = iso(record.evicted_at) if record else None
-    return view
-
-
-def depth_map_info(record: DepthMapRecord) -> dict[str, Any]:
-    return {
-        "version_type": record.version.value,
-        "file_size": record.file_size,
-        "format": record.format,
-        "width": record.width,
-        "height": record.height,
-        "model_name": record.model_name,
-        "model_version": record.model_version,
-        "generated_at": iso(record.generated_at),
-        "accessed_at": iso(record.accessed_at),
-        "access_count": record.access_count,
-        "generation": record.generation,
-        "evicted": record.evicted_at is not None,
-        "evicted_at": iso(record.evicted_at),
-    }
-
-
 def depth_headers(record: DepthMapRecord) -> dict[str, str]:
+    """The headers that describe a depth map, on its download and its 304 and 307 answers."""
     return {
         "X-Depth-Map-Version": record.version.value,
         "X-Model-Name": record.model_name,
         "X-Model-Version": record.model_version,
         "X-Generated-At": iso(record.generated_at) or "",
     }
+
+
+class MediaStatus(JsonAnswer):
+    """GET /api/media/{id} 200, and each item of GET /api/media: a media item, its processing status and
+    each version's depth map (the `thumbnail_*` and `full_res_*` keys, null while the map is not made)."""
+
+    media_item_id: str
+    source_type: SourceType
+    """where the photo came from"""
+    immich_asset_id: str | None
+    """the Immich asset it was imported from; null for an upload"""
+    filename: str
+    mime_type: str
+    file_size: int | None
+    """the original's size in bytes; null until it is stored"""
+    width: int | None
+    """the upright photo's width in pixels; null until known"""
+    height: int | None
+    original_path: str | None
+    """the original's S3 key; null until it is stored"""
+    thumbnail_path: str | None
+    """the preview's S3 key; null when there is none"""
+    thumbnail_size: int | None
+    """the preview's size in bytes"""
+    processing_status: ProcessingStatus
+    attempts: int
+    """how many times its depth maps were attempted"""
+    last_error: str | None
+    """the reason of the last failed attempt"""
+    created_at: Timestamp
+    updated_at: Timestamp
+    thumbnail_depth_map_id: str | None
+    """`{media_item_id}:thumbnail` once the thumbnail's map is made"""
+    thumbnail_depth_map_path: str | None
+    thumbnail_depth_map_generated_at: Timestamp | None
+    thumbnail_depth_map_evicted_at: Timestamp | None
+    full_res_depth_map_id: str | None
+    """`{media_item_id}:full_resolution` once the full-resolution map is made"""
+    full_res_depth_map_path: str | None
+    full_res_depth_map_generated_at: Timestamp | None
+    full_res_depth_map_evicted_at: Timestamp | None
+    """when the unread map's file was deleted; a download makes it again"""
+
+    @classmethod
+    def of(cls, item: MediaItem, records: list[DepthMapRecord]) -> MediaStatus:
+        by_version = {record.version: record for record in records}
+        thumbnail = by_version.get(VersionType.THUMBNAIL)
+        full = by_version.get(VersionType.FULL_RESOLUTION)
+        item_id = item.media_item_id
+        return cls(
+            media_item_id=item_id,
+            source_type=SourceType(item.source_type),
+            immich_asset_id=item.immich_asset_id,
+            filename=item.filename,
+            mime_type=item.mime_type,
+            file_size=_whole_or_none(item.file_size),
+            width=_whole_or_none(item.width),
+            height=_whole_or_none(item.height),
+            original_path=item.original_path,
+            thumbnail_path=item.thumbnail_path,
+            thumbnail_size=_whole_or_none(item.thumbnail_size),
+            processing_status=ProcessingStatus(item.status),
+            attempts=_whole(item.attempts),
+            last_error=item.last_error,
+            created_at=item.created_at,
+            updated_at=item.updated_at,
+            thumbnail_depth_map_id=depth_map_id(item_id, VersionType.THUMBNAIL) if thumbnail else None,
+            thumbnail_depth_map_path=thumbnail.file_path if thumbnail else None,
+            thumbnail_depth_map_generated_at=thumbnail.generated_at if thumbnail else None,
+            thumbnail_depth_map_evicted_at=thumbnail.evicted_at if thumbnail else None,
+            full_res_depth_map_id=depth_map_id(item_id, VersionType.FULL_RESOLUTION) if full else None,
+            full_res_depth_map_path=full.file_path if full else None,
+            full_res_depth_map_generated_at=full.generated_at if full else None,
+            full_res_depth_map_evicted_at=full.evicted_at if full else None,
+        )
+
+
+class MediaPage(CamelCaseAnswer):
+    """GET /api/media 200: a page of media items, newest first."""
+
+    items: list[MediaStatus]
+    next_cursor: str | None
+    """the `cursor` of the next page; null on the last"""
+
+
+class DepthMapInfo(JsonAnswer):
+    """One depth map's metadata, an entry of GET /api/media/{id}/depth/info."""
+
+    version_type: VersionType
+    file_size: int
+    """the PNG's size in bytes"""
+    format: str
+    width: int
+    height: int
+    model_name: str
+    model_version: str
+    generated_at: Timestamp
+    accessed_at: Timestamp | None
+    """the last download; null until the first"""
+    access_count: int
+    generation: int
+    """how many times the map was made again (0 for the first)"""
+    evicted: bool
+    """whether its file was deleted after going unread (a download makes it again)"""
+    evicted_at: Timestamp | None
+
+    @classmethod
+    def of(cls, record: DepthMapRecord) -> DepthMapInfo:
+        return cls(
+            version_type=record.version,
+            file_size=_whole(record.file_size),
+            format=record.format,
+            width=_whole(record.width),
+            height=_whole(record.height),
+            model_name=record.model_name,
+            model_version=record.model_version,
+            generated_at=record.generated_at,
+            accessed_at=record.accessed_at,
+            access_count=_whole(record.access_count),
+            generation=_whole(record.generation),
+            evicted=record.evicted_at is not None,
+            evicted_at=record.evicted_at,
+        )
+
+
+class DepthInfo(CamelCaseAnswer):
+    """GET /api/media/{id}/depth/info 200: every depth map of an item, without the files."""
+
+    media_item_id: str
+    processing_status: ProcessingStatus
+    depth_maps: list[DepthMapInfo]
+    """one entry per version made"""
+
+    @classmethod
+    def of(cls, item: MediaItem, records: list[DepthMapRecord]) -> DepthInfo:
+        return cls(
+            media_item_id=item.media_item_id,
+            processing_status=ProcessingStatus(item.status),
+            depth_maps=[DepthMapInfo.of(record) for record in records],
+        )
+
+
+class RegenerationQueued(CamelCaseAnswer):
+    """POST /api/media/{id}/depth/regenerate 202: the item is queued to have these versions made again."""
+
+    success: Literal[True] = True
+    media_item_id: str
+    processing_status: ProcessingStatus
+    versions: list[VersionType]
+    """the versions being made again"""
+    replacing_generations: dict[VersionType, int]
+    """the generation each version's new map replaces, for the versions that had one"""
+    queue_id: str
+    """the processing queue's message id"""
+
+    @classmethod
+    def of(cls, queued: Regeneration) -> RegenerationQueued:
+        return cls(
+            media_item_id=queued.item.media_item_id,
+            processing_status=ProcessingStatus(queued.item.status),
+            versions=list(queued.versions),
+            replacing_generations=dict(queued.replacing),
+            queue_id=queued.queue_id,
+        )
+
+
+class DepthMapRegenerating(CamelCaseAnswer):
+    """GET /api/media/{id}/depth 202: the map was evicted after going unread and is being made again;
+    the Retry-After header repeats `retryAfter`."""
+
+    media_item_id: str
+    version: VersionType
+    processing_status: ProcessingStatus
+    evicted_at: Timestamp
+    retry_after: int
+    """seconds to wait before asking again"""
+    message: str
+
+    @classmethod
+    def of(cls, record: DepthMapRecord, item: MediaItem, retry_after: int) -> DepthMapRegenerating:
+        version = record.version.value
+        return cls(
+            media_item_id=record.media_item_id,
+            version=record.version,
+            processing_status=ProcessingStatus(item.status),
+            evicted_at=record.evicted_at,
+            retry_after=retry_after,
+            message=(
+                f"the {version} depth map was evicted after going unread and is being made again; "
+                f"retry in {retry_after} s"
+            ),
+        )
