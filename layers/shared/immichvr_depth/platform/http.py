@@ -194,13 +194,25 @@ def require_media_item_id(value: str) -> str:
     return media_item_id
 
 
+class OriginFromSettings(CORSConfig):
+    """CORS whose allowed origin is the settings' `cors_allow_origin`, read when a request is answered:
+    the resolver is built when a handler module is imported, before the settings may be read."""
+
+    @property
+    def _allowed_origins(self) -> list[str]:
+        return [get_settings().cors_allow_origin]
+
+    @_allowed_origins.setter
+    def _allowed_origins(self, _configured: list[str]) -> None:
+        """CORSConfig's constructor stores its own default here; the settings win."""
+
+
 def build_resolver() -> APIGatewayRestResolver:
     # Validation makes the declared query, header and body parameters both checked and documented
     # (the OpenAPI document is generated from them).
     app = APIGatewayRestResolver(
         enable_validation=True,
-        cors=CORSConfig(
-            allow_origin=get_settings().cors_allow_origin,
+        cors=OriginFromSettings(
             allow_headers=["X-Api-Key", "If-None-Match"],
             expose_headers=EXPOSED_HEADERS,
             max_age=600,
