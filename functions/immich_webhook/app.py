@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import Any
 
@@ -13,7 +12,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from immichvr_depth.intake.responses import WebhookAnswer
 from immichvr_depth.intake.webhook import SECRET_HEADER, handle_webhook, require_secret, webhook_secret
 from immichvr_depth.platform.errors import InvalidRequest
-from immichvr_depth.platform.http import build_resolver, error_response, json_answer, json_response
+from immichvr_depth.platform.http import (
+    build_resolver,
+    decode_json,
+    error_response,
+    json_answer,
+    json_response,
+)
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.settings import get_settings
 
@@ -43,7 +48,7 @@ def immich_webhook() -> Response[Any]:
     event = app.current_event
     require_secret(event.headers, webhook_secret(get_settings()))
     try:
-        payload = json.loads(event.body or "")
+        payload = decode_json(event.body or "")
     except ValueError:
         raise InvalidRequest("the webhook body is not JSON") from None
     result = handle_webhook(payload)

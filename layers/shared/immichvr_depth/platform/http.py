@@ -194,6 +194,15 @@ def require_media_item_id(value: str) -> str:
     return media_item_id
 
 
+def decode_json(body: str) -> Any:
+    """A request body's JSON, as `json.loads` reads it (JSONDecodeError when malformed); a body nested
+    deeper than the decoder can follow is the caller's mistake, an InvalidRequest, not a crash."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise InvalidRequest("the request body is nested too deeply to be JSON this API reads") from None
+
+
 class OriginFromSettings(CORSConfig):
     """CORS whose allowed origin is the settings' `cors_allow_origin`, read when a request is answered:
     the resolver is built when a handler module is imported, before the settings may be read."""
@@ -212,6 +221,7 @@ def build_resolver() -> APIGatewayRestResolver:
     # (the OpenAPI document is generated from them).
     app = APIGatewayRestResolver(
         enable_validation=True,
+        json_body_deserializer=decode_json,
         cors=OriginFromSettings(
             allow_headers=["X-Api-Key", "If-None-Match"],
             expose_headers=EXPOSED_HEADERS,
