@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from immichvr_depth.platform import aws
-from immichvr_depth.platform.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from immichvr_depth.platform.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType, echoed
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store.keys import upload_key
 
@@ -45,7 +45,7 @@ def presign_upload(filename: str, content_type: str, size: int) -> UploadTicket:
         raise InvalidRequest("filename must not be empty")
     if content_type not in accepted_upload_types():
         raise UnsupportedMediaType(
-            f"{content_type!r} is not an image type we can decode",
+            f"{echoed(content_type)} is not an image type we can decode",
             accepted=sorted(accepted_upload_types()),
         )
     if size <= 0:

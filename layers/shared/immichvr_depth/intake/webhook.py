@@ -22,7 +22,7 @@ from http import HTTPStatus
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from immichvr_depth.intake.import_queue import ImportSource, enqueue_import
-from immichvr_depth.platform.errors import AppError, InvalidRequest
+from immichvr_depth.platform.errors import AppError, InvalidRequest, echoed
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.secrets import read_secret
 from immichvr_depth.platform.settings import Settings
@@ -105,9 +105,9 @@ def read_payload(payload: object) -> WebhookAsset | str:
         if not isinstance(trigger, str) or not isinstance(data, Mapping):
             raise InvalidRequest("the webhook envelope needs a string trigger and a data object")
         if kind is not None and kind != WORKFLOW_TYPE:
-            return f"workflow type {kind!r} is not {WORKFLOW_TYPE}"
+            return f"workflow type {echoed(kind)} is not {WORKFLOW_TYPE}"
         if trigger != IMPORT_TRIGGER:
-            return f"trigger {trigger!r} does not import; only {IMPORT_TRIGGER} does"
+            return f"trigger {echoed(trigger)} does not import; only {IMPORT_TRIGGER} does"
         asset = data.get("asset")
     else:
         asset = payload  # the bare asset some plugin builds send

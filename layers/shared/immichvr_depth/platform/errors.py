@@ -9,6 +9,21 @@ if TYPE_CHECKING:
     from immichvr_depth.platform.http import ErrorAnswer
 
 
+# The most of a caller's input an error message quotes, and the longest message an answer carries:
+# a refusal of a 100,000-character value is not a 100 KB answer and log line.
+ECHO_LIMIT = 64
+MESSAGE_LIMIT = 1000
+
+
+def echoed(value: object) -> str:
+    """`value` as an error message quotes it: its repr, cut after ECHO_LIMIT characters of the value,
+    saying how many more there were."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= ECHO_LIMIT:
+        return repr(value)
+    return f"{text[:ECHO_LIMIT]!r}... ({len(text) - ECHO_LIMIT} more characters)"
+
+
 class AppError(Exception):
     """An error the caller can act on: a status code, a stable machine code and a readable message."""
 
@@ -16,6 +31,8 @@ class AppError(Exception):
     code = "internal_error"
 
     def __init__(self, message: str, **details: Any) -> None:
+        if len(message) > MESSAGE_LIMIT:
+            message = f"{message[:MESSAGE_LIMIT]}... ({len(message) - MESSAGE_LIMIT} more characters)"
         super().__init__(message)
         self.message = message
         self.details = details

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 
-from immichvr_depth.platform.errors import AppError, InvalidRequest, UnsupportedMediaType
+from immichvr_depth.platform.errors import AppError, InvalidRequest, UnsupportedMediaType, echoed
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.settings import get_settings
 
@@ -184,7 +184,7 @@ def require_uuid(value: str, name: str) -> str:
     try:
         return str(uuid.UUID(value))
     except ValueError:
-        raise InvalidRequest(f"{name} must be a UUID, got {value!r}") from None
+        raise InvalidRequest(f"{name} must be a UUID, got {echoed(value)}") from None
 
 
 def require_media_item_id(value: str) -> str:
@@ -248,8 +248,8 @@ def build_resolver() -> APIGatewayRestResolver:
     # raises out of its validation, and so does a multipart type without a boundary (a bare
     # ValueError). Both are the caller's mistake, not a 500: every body this API takes is JSON.
     def body_not_json() -> Response[Any]:
-        sent = app.current_event.headers.get("content-type", "")[:100]
-        return refuse(UnsupportedMediaType(f"the request body must be application/json, not {sent!r}"))
+        sent = echoed(app.current_event.headers.get("content-type", ""))
+        return refuse(UnsupportedMediaType(f"the request body must be application/json, not {sent}"))
 
     @app.exception_handler(RequestUnsupportedContentType)
     def unsupported_body_type(_: RequestUnsupportedContentType) -> Response[Any]:
