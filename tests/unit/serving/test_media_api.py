@@ -123,6 +123,31 @@ def test_each_download_counts_an_access_atomically() -> None:
     assert record.accessed_at is not None
 
 
+@pytest.mark.parametrize(
+    "held",
+    ["*", 'W/"{checksum}"', '"other", W/"{checksum}"', ' "{checksum}" '],
+    ids=["any", "weak", "weak-in-a-list", "spaces"],
+)
+def test_if_none_match_compares_weakly_and_star_matches_any_map(held: str) -> None:
+    an_item()
+    record = a_depth_map(VersionType.FULL_RESOLUTION)
+
+    header = held.replace("{checksum}", record.checksum)
+    response = call("GET", f"/api/media/{ITEM_ID}/depth", headers={"If-None-Match": header})
+
+    assert response["statusCode"] == 304
+    assert not response["body"]
+
+
+def test_an_if_none_match_of_another_map_gets_the_map() -> None:
+    an_item()
+    a_depth_map(VersionType.FULL_RESOLUTION)
+
+    response = call("GET", f"/api/media/{ITEM_ID}/depth", headers={"If-None-Match": 'W/"another-map"'})
+
+    assert response["statusCode"] == 200
+
+
 def test_a_matching_if_none_match_gets_304_without_a_body() -> None:
     an_item()
     record = a_depth_map(VersionType.FULL_RESOLUTION)

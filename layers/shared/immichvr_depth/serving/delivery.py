@@ -56,11 +56,20 @@ def _regenerating(record: DepthMapRecord) -> DepthDownload:
     )
 
 
+def already_held(if_none_match: str, etag: str) -> bool:
+    """Whether an If-None-Match header names what the client already holds, as RFC 9110 reads it for
+    a GET: `*` matches any current map, and tags compare weakly (`W/"x"` matches `"x"`)."""
+    if if_none_match.strip() == "*":
+        return True
+    held = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag.removeprefix("W/") in held
+
+
 def download(media_item_id: str, version: VersionType, if_none_match: str | None) -> DepthDownload:
     record = _record_or_not_found(media_item_id, version)
     if record.evicted_at is not None:
         return _regenerating(record)
-    if if_none_match and depth_maps.etag(record) in {tag.strip() for tag in if_none_match.split(",")}:
+    if if_none_match and already_held(if_none_match, depth_maps.etag(record)):
         headers = depth_headers(record) | {"ETag": depth_maps.etag(record), "Cache-Control": CACHE_CONTROL}
         return DepthDownload(headers=headers, not_modified=True)
     try:
