@@ -52,7 +52,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from PIL import Image, ImageDraw, ImageOps
 
@@ -780,7 +780,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", mime_type)
         self.send_header("Cache-Control", "private, max-age=86400, no-transform")
         if file_name:
-            self.send_header("Content-Disposition", f"inline; filename*=UTF-8''{file_name}")
+            # RFC 6266 and 5987, as Immich sends it: the name percent-encoded as UTF-8.
+            self.send_header("Content-Disposition", f"inline; filename*=UTF-8''{quote(file_name, safe='')}")
         if asset.chunked:
             self.send_header("Transfer-Encoding", "chunked")
         else:

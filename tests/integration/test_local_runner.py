@@ -78,3 +78,22 @@ def test_a_presigned_upload_ends_with_both_depth_maps_downloadable(runner: Runne
     assert _png(full).size == (750, 1000)
     thumb = runner.call("GET", f"/api/media/{status['media_item_id']}/depth", params={"version": "thumbnail"})
     assert _png(thumb).size == (750, 1000)  # smaller than the 1440 long side: never upscaled
+
+
+def test_an_upload_named_outside_ascii_keeps_its_name_through_the_embedded_s3(runner: Runner) -> None:
+    """S3 metadata is ASCII: the name travels encoded and comes back exactly, emoji and all."""
+    name = "🌅 東京 — été.jpg"
+    photo = jpeg_bytes(320, 240, seed=5)
+    ticket = runner.call(
+        "POST", "/api/media/uploads", json={"filename": name, "contentType": "image/jpeg", "size": len(photo)}
+    )
+    assert ticket.status_code == 201, ticket.text
+    upload = ticket.json()["upload"]
+
+    stored = requests.post(
+        upload["url"], data=upload["fields"], files={"file": ("photo.jpg", photo, "image/jpeg")}, timeout=30
+    )
+    assert stored.status_code in {200, 204}, stored.text
+    status = runner.wait_finished(ticket.json()["mediaItemId"], timeout_s=60)
+
+    assert (status["processing_status"], status["filename"]) == ("completed", name)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from immichvr_depth.imaging import make_thumbnail, probe
 from immichvr_depth.intake import new_items
-from immichvr_depth.intake.upload_tickets import FILENAME_METADATA
+from immichvr_depth.intake.upload_tickets import FILENAME_METADATA, filename_from_metadata
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.errors import Conflict, InvalidImage
 from immichvr_depth.platform.observability import logger, metrics
@@ -118,7 +118,7 @@ def ingest_upload(key: str, etag: str) -> IngestOutcome:
             metrics.add_metric(name="UploadsRejected", unit=MetricUnit.Count, value=1)
             logger.warning("upload is not a usable image", reason=error.message)
             return IngestOutcome(item.media_item_id, ProcessingStatus.FAILED.value, reason=error.message)
-        filename = upload.metadata.get(FILENAME_METADATA) or item.filename
+        filename = _filename(upload.metadata) or item.filename
         original = original_key(item.media_item_id, filename, facts.mime_type)
         files.copy(key, original)
         stored_thumbnail = thumbnail_key(item.media_item_id, filename, thumbnail.content_type)
@@ -175,6 +175,19 @@ def _refuse(key: str, media_item_id: str, status: str, why: str) -> IngestOutcom
     metrics.add_metric(name="UploadsRefused", unit=MetricUnit.Count, value=1)
     logger.warning("upload refused and removed", media_item_id=media_item_id, key=key, reason=why)
     return IngestOutcome(media_item_id, status, duplicate=True, reason=f"refused: {why}")
+
+
+def _filename(metadata: dict[str, str]) -> str | None:
+    """The file name the upload's ticket gave, or None (a file put there without a ticket, or a value
+    that is not one a ticket writes)."""
+    value = metadata.get(FILENAME_METADATA)
+    if not value:
+        return None
+    try:
+        return filename_from_metadata(value)
+    except UnicodeDecodeError:
+        logger.warning("upload's file name metadata is not one a ticket writes; the key's name is used")
+        return None
 
 
 def _etag_under(key: str) -> str | None:
