@@ -4,12 +4,13 @@ download their depth maps, then every item is checked.
 It starts a fake Immich in this process (tests/fakes/fake_immich.py) and the local runner as a
 subprocess on loopback (`python -m immichvr_local`, the tiny Depth-Anything model unless --model
 names another), runs the clients for a bounded number of imports or until --duration runs out, and
-prints requests/s, p50/p99 latency per kind of request and the errors. Then it checks that every
-imported item ended `completed` and both of its depth maps download as 16-bit PNGs of the photo's
-upright size. It exits 1 on any error or lost item.
+prints requests/s, p50/p99 latency per kind of request and the errors, connection resets counted apart
+(a reset is a connection the runner refused or dropped: a burst it could not queue). Then it checks
+that every imported item ended `completed` and both of its depth maps download as 16-bit PNGs of the
+photo's upright size. It exits 1 on any error, reset or lost item.
 
-    .venv/bin/python bench/load.py                      # 32 clients x 2 imports (a few minutes)
-    .venv/bin/python bench/load.py --clients 8 --imports-per-client 1
+    .venv/bin/python bench/load.py                      # 64 clients x 1 import (a few minutes)
+    .venv/bin/python bench/load.py --clients 32 --imports-per-client 2
     .venv/bin/python bench/load.py --url http://127.0.0.1:3000 --api-key KEY --immich-port 2283
         # against a runner already started with IMMICH_URL=http://127.0.0.1:2283 and
         # IMMICH_API_KEY=bench-immich-key
@@ -54,6 +55,7 @@ class Tally:
 
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    resets: int = 0  # of the errors, connections reset or refused
     samples: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -64,6 +66,9 @@ class Tally:
         try:
             response = session.request(method, url, timeout=60, **kwargs)
         except requests.RequestException as error:
+            if _is_reset(error):
+                with self.lock:
+                    self.resets += 1
             self._error(kind, f"{kind}: {type(error).__name__}: {error}")
             return None
         elapsed = time.perf_counter() - started
@@ -79,6 +84,18 @@ class Tally:
             self.errors[kind] += 1
             if len(self.samples) < 10:
                 self.samples.append(sample)
+
+
+def _is_reset(error: BaseException) -> bool:
+    """Whether a failed request was, however deep in urllib3's wrapping, a reset or refused connection."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError | ConnectionRefusedError | BrokenPipeError):
+            return True
+        if any(isinstance(arg, BaseException) and _is_reset(arg) for arg in seen.args):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "reset by peer" in str(error).lower()
 
 
 @dataclass
@@ -98,10 +115,13 @@ def client(
     imported: list[Imported],
     deadline: float,
     poll_interval_s: float,
+    start: threading.Barrier,
 ) -> None:
-    """One ImmichVR: import each of its photos, poll until it is done, fetch both depth maps."""
+    """One ImmichVR: import each of its photos, poll until it is done, fetch both depth maps. Every
+    client sends its first request at the same moment (`start`): a burst of new connections."""
     session = requests.Session()
     session.headers["x-api-key"] = runner.api_key
+    start.wait()
     for asset_id, sizes in assets:
         answer = tally.call(session, "import", "POST", f"{runner.url}/api/immich/import/{asset_id}", {202})
         if answer is None:
@@ -168,7 +188,10 @@ def percentile(values: list[float], fraction: float) -> float:
 def report(tally: Tally, wall_s: float, imported: list[Imported], counts: dict[str, int]) -> None:
     total = sum(len(values) for values in tally.latencies.values())
     errors = sum(tally.errors.values())
-    print(f"\n{total} requests in {wall_s:.1f} s: {total / wall_s:.1f} requests/s, {errors} errors")
+    print(
+        f"\n{total} requests in {wall_s:.1f} s: {total / wall_s:.1f} requests/s, {errors} errors "
+        f"({tally.resets} connection resets)"
+    )
     print(f"{'kind':<11} {'count':>6} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for kind in ("import", "status", "list", "depth", "depth-info"):
         values = tally.latencies.get(kind, [])
@@ -237,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--imports-per-client", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--imports-per-client", type=int, default=1)
     parser.add_argument(
         "--duration", type=float, default=600, help="stop the clients after this many seconds"
     )
@@ -268,12 +291,13 @@ def main(argv: list[str] | None = None) -> int:
 
         with system(args, immich) as runner:
             tally, imported = Tally(), []
+            start = threading.Barrier(args.clients)
             started = time.monotonic()
             deadline = started + args.duration
             threads = [
                 threading.Thread(
                     target=client,
-                    args=(n, runner, assets, tally, imported, deadline, args.poll_interval),
+                    args=(n, runner, assets, tally, imported, deadline, args.poll_interval, start),
                     name=f"client-{n}",
                 )
                 for n, assets in enumerate(per_client)
@@ -286,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             counts = verify(runner, imported, args.clients * args.imports_per_client)
     print(f"\n{args.clients} clients x {args.imports_per_client} imports, model inputs {args.input_sizes}")
     report(tally, wall_s, imported, counts)
-    failed = sum(tally.errors.values()) > 0 or counts["lost"] > 0
+    failed = sum(tally.errors.values()) > 0 or tally.resets > 0 or counts["lost"] > 0
     return 1 if failed else 0
 
 

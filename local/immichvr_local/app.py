@@ -8,18 +8,23 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from depth_inference.model_source import resolve_model_source
+from immichvr_local.async_invoke import (
+    AsyncInvoker,
+    InvokeConfig,
+    S3EventSource,
+    retry_delay_from_environment,
+)
 from immichvr_local.functions import FunctionPool
-from immichvr_local.gateway import Gateway
+from immichvr_local.gateway import Gateway, GatewayServer, request_timeout_from_environment
 from immichvr_local.logs import logger
 from immichvr_local.runtime import RuntimeInfo
 from immichvr_local.scheduler import Scheduler, schedules
 from immichvr_local.stack import LocalStack
 from immichvr_local.template import Template
-from immichvr_local.worker import QueueWorker, s3_event
+from immichvr_local.worker import QueueWorker
 
 if TYPE_CHECKING:
     from immichvr_local.async_endpoint import LocalAsyncEndpoint
@@ -64,8 +69,12 @@ class LocalSystem:
     instances_per_function: int = 4
     start_workers: bool = True
     stack: LocalStack | None = None
-    server: ThreadingHTTPServer | None = None
-    workers: list[QueueWorker] = field(default_factory=list)
+    server: GatewayServer | None = None
+    workers: list[QueueWorker | S3EventSource] = field(default_factory=list)
+    # How long the API waits for a request's head or body (IMMICHVR_LOCAL_REQUEST_TIMEOUT_S), and the
+    # first delay before Lambda retries a failed S3 event (IMMICHVR_LOCAL_ASYNC_RETRY_DELAY_S).
+    request_timeout_s: float = field(default_factory=request_timeout_from_environment)
+    async_retry_delay_s: float = field(default_factory=retry_delay_from_environment)
     # The secret Immich's Trigger Webhook action must send (header X-Immich-Webhook-Secret).
     webhook_secret: str = field(
         default_factory=lambda: os.environ.get("IMMICH_WEBHOOK_SECRET") or secrets.token_urlsafe(24)
@@ -100,7 +109,13 @@ class LocalSystem:
             spec.logical_id: FunctionPool(spec, self.instances_per_function) for spec in template.functions()
         }
         self.scheduler = Scheduler(schedules(template, self.stack.resolver()), pools)
-        gateway = Gateway(template.routes(), pools, self.api_key, self.scheduler.handle_local_request)
+        gateway = Gateway(
+            template.routes(),
+            pools,
+            self.api_key,
+            self.scheduler.handle_local_request,
+            request_timeout_s=self.request_timeout_s,
+        )
         self.server = gateway.serve(self.host, self.port)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True).start()
@@ -154,10 +169,12 @@ class LocalSystem:
         register_async_endpoint(self.async_endpoint)
         logger.info("asynchronous inference: emulated endpoint answers through SNS and the completion queue")
 
-    def _queue_workers(self, template: Template, pools: dict[str, FunctionPool]) -> list[QueueWorker]:
+    def _queue_workers(
+        self, template: Template, pools: dict[str, FunctionPool]
+    ) -> list[QueueWorker | S3EventSource]:
         assert self.stack is not None
         stack, resolver = self.stack, self.stack.resolver()
-        workers = []
+        workers: list[QueueWorker | S3EventSource] = []
         for spec, props in template.event_sources("SQS"):
             queue_arn = resolver.resolve(props["Queue"])
             workers.append(
@@ -172,19 +189,14 @@ class LocalSystem:
         for spec, props in template.event_sources("S3"):
             events = props["Events"] if isinstance(props["Events"], list) else [props["Events"]]
             rules = props.get("Filter", {}).get("S3Key", {}).get("Rules", [])
-            queue_url, queue_arn = stack.deliver_bucket_events(
+            queue_url, _ = stack.deliver_bucket_events(
                 resolver.resolve(props["Bucket"]), events, rules, spec.logical_id
             )
-            workers.append(
-                QueueWorker(
-                    stack.client("sqs"),
-                    queue_url,
-                    queue_arn,
-                    pools[spec.logical_id],
-                    1,
-                    event_builder=s3_event,
-                )
+            # S3 invokes asynchronously: each event on its own, with Lambda's retries and destinations.
+            invoker = AsyncInvoker(
+                pools[spec.logical_id], InvokeConfig.of(spec, resolver), stack, self.async_retry_delay_s
             )
+            workers.append(S3EventSource(stack.client("sqs"), queue_url, invoker))
         return workers
 
     def stop(self) -> None:

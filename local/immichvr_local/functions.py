@@ -74,7 +74,7 @@ class FunctionPool:
         self.timeout_s = timeout_s
         self._idle: queue.LifoQueue[Handler] = queue.LifoQueue()
         self._created = 0
-        self._size = size
+        self.size = size  # instances at most, so calls at once
         self._lock = threading.Lock()
 
     def invoke(self, event: dict[str, Any]) -> Any:
@@ -90,7 +90,7 @@ class FunctionPool:
         except queue.Empty:
             pass
         with self._lock:
-            may_create = self._created < self._size
+            may_create = self._created < self.size
             self._created += may_create
         if may_create:
             return _load_instance(self.spec)

@@ -6,13 +6,16 @@ import json
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from immichvr_depth.platform.aws import new_session
 from immichvr_local.intrinsics import Resolver
+from immichvr_local.s3_post_policy import PostPolicyCheck
 from immichvr_local.template import Template
 
 ACCOUNT_ID = "123456789012"
@@ -27,15 +30,47 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+# The embedded AWS's one pair of credentials: what the functions sign presigned POSTs with.
+ACCESS_KEY_ID = "local"
+SECRET_ACCESS_KEY = "local"  # noqa: S105 - moto's, on loopback; no real AWS accepts it
+
+
 def aws_environment(endpoint_url: str) -> dict[str, str]:
     """What every boto3 and pynamodb client in this process needs to talk to the embedded AWS."""
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
     }
+
+
+class EmbeddedAws:
+    """moto's server app on werkzeug in a thread (as moto.server.ThreadedMotoServer runs it), with S3's
+    check of presigned POSTs in front of it: moto stores any posted upload, S3 holds it to its policy."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        app = PostPolicyCheck(
+            DomainDispatcherApplication(create_backend_app), {ACCESS_KEY_ID: SECRET_ACCESS_KEY}
+        )
+        self._server = make_server(
+            self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
 
 # CloudFormation and the S3 API name a few CORS fields differently.
@@ -50,7 +85,7 @@ def _s3_cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
 class LocalStack:
     template: Template
     endpoint_url: str
-    server: ThreadedMotoServer | None = None
+    server: EmbeddedAws | None = None
     parameters: dict[str, str] = field(default_factory=dict)
     refs: dict[str, Any] = field(default_factory=dict)
     attributes: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -68,7 +103,7 @@ class LocalStack:
         port = port or free_port()
         # moto's werkzeug logs every request; the runner's own JSON lines say what matters.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server = EmbeddedAws("127.0.0.1", port)
         server.start()
         stack = cls(
             template=template,

@@ -78,6 +78,8 @@ class FunctionSpec:
     handler: str
     environment: dict[str, Any]
     events: dict[str, dict[str, Any]]
+    # How Lambda treats its asynchronous invocations (S3's): retries, event age, destinations.
+    event_invoke_config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def module(self) -> str:
@@ -104,7 +106,8 @@ class Template:
         return {name: body for name, body in self.resources.items() if body.get("Type") == resource_type}
 
     def functions(self) -> list[FunctionSpec]:
-        globals_env = self.document.get("Globals", {}).get("Function", {}).get("Environment", {})
+        function_globals = self.document.get("Globals", {}).get("Function", {})
+        globals_env = function_globals.get("Environment", {})
         specs = []
         for name, body in self.of_type("AWS::Serverless::Function").items():
             props = body.get("Properties", {})
@@ -116,6 +119,8 @@ class Template:
                     handler=props.get("Handler", "app.lambda_handler"),
                     environment=env,
                     events=props.get("Events", {}),
+                    event_invoke_config=function_globals.get("EventInvokeConfig", {})
+                    | props.get("EventInvokeConfig", {}),
                 )
             )
         return specs

@@ -4,7 +4,6 @@ delete what succeeded and leave the reported failures for redelivery (and, in ti
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from typing import Any
 
@@ -30,12 +29,6 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
             for message in messages
         ]
     }
-
-
-def s3_event(messages: list[dict[str, Any]], _queue_arn: str) -> dict[str, Any]:
-    """The S3 notification a message carries, which is the event Lambda's S3 trigger would pass."""
-    event: dict[str, Any] = json.loads(messages[0]["Body"])
-    return event
 
 
 class QueueWorker(threading.Thread):
