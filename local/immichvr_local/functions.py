@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import itertools
 import queue
@@ -80,7 +81,11 @@ class FunctionPool:
     def invoke(self, event: dict[str, Any]) -> Any:
         handler = self._acquire()
         try:
-            return handler(event, LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s))
+            # A context of its own per invocation, as each Lambda invocation has its own process: what
+            # one sets in context variables (the log keys among them) never reaches another, nor the
+            # runner's own lines on the thread afterwards.
+            context = LambdaContext(self.spec.logical_id, timeout_s=self.timeout_s)
+            return contextvars.Context().run(handler, event, context)
         finally:
             self._idle.put(handler)
 

@@ -123,6 +123,18 @@ def test_each_download_counts_an_access_atomically() -> None:
     assert record.accessed_at is not None
 
 
+@pytest.mark.parametrize("written", ["%7B{id}%7D", "{{{id}}}", "urn:uuid:{id}", "{upper}"])
+def test_an_id_in_another_spelling_of_the_same_uuid_names_the_same_item(written: str) -> None:
+    """API Gateway's REST proxy passes the path percent-encoded; an id is read as the UUID it spells."""
+    an_item()
+
+    path_id = written.format(id=ITEM_ID, upper=ITEM_ID.upper())
+    response = call("GET", f"/api/media/{path_id}")
+
+    assert response["statusCode"] == 200, response["body"]
+    assert body(response)["media_item_id"] == ITEM_ID
+
+
 @pytest.mark.parametrize(
     "held",
     ["*", 'W/"{checksum}"', '"other", W/"{checksum}"', ' "{checksum}" '],

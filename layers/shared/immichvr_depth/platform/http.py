@@ -9,6 +9,7 @@ import json
 import uuid
 from http import HTTPStatus
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -181,8 +182,11 @@ def binary_response(content_type: str, body: bytes, headers: dict[str, str]) -> 
 
 
 def require_uuid(value: str, name: str) -> str:
+    """A path parameter as the UUID it names, in its plain form. The resolver takes parameters from
+    the path, which API Gateway's REST proxy keeps percent-encoded, so they are decoded here first: an
+    id sent as `%7B<uuid>%7D` names the same item as `{<uuid>}` and `<uuid>`."""
     try:
-        return str(uuid.UUID(value))
+        return str(uuid.UUID(unquote(value)))
     except ValueError:
         raise InvalidRequest(f"{name} must be a UUID, got {echoed(value)}") from None
 
