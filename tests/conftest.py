@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fakes.fake_immich import FakeImmich
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
@@ -62,6 +68,38 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         reset_shared_caches()
         yield environment
     reset_shared_caches()
+
+
+@pytest.fixture
+def immich(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[FakeImmich]:
+    """A fake Immich the functions are pointed at, accepting the module's `IMMICH_KEY`: Immich
+    `IMMICH_VERSION` (3.1.0 unless the module names another), with the module's `IMMICH_SETTINGS`
+    (environment variables) set too."""
+    from tests.support.immich import immich_for_functions
+
+    module = request.module
+    with immich_for_functions(
+        monkeypatch,
+        version=getattr(module, "IMMICH_VERSION", "3.1.0"),
+        api_key=module.IMMICH_KEY,
+        **getattr(module, "IMMICH_SETTINGS", {}),
+    ) as fake:
+        yield fake
+
+
+@pytest.fixture
+def written_log() -> Iterator[io.StringIO]:
+    """Every line the shared Powertools logger writes during the test, formatted as Lambda gets it."""
+    from immichvr_depth.platform.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    yield stream
+    logger.removeHandler(handler)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 """An audit of the stores after a fault: what a person would check by hand in the console.
 
-It counts media items by status (tombstones of deleted items apart), depth-map records and files, the records whose file is missing
-(must never happen), the files no record names (allowed only between a crash and the next
-delivery), completed items missing a version, failed items without a reason, and what is left on
-the processing queue and its dead-letter queue."""
+It counts media items by status (tombstones of deleted items apart), depth-map records and files, the
+records whose file is missing (must never happen), the files no record names (allowed only between a
+crash and the next delivery), completed items missing a version, failed items without a reason, and
+what is left on the processing queue and its dead-letter queue."""
 
 from __future__ import annotations
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -24,3 +26,14 @@ def immich_for_functions(
             monkeypatch.setenv(name, value)
         get_settings.cache_clear()
         yield fake
+
+
+def import_via_api(asset_id: str) -> tuple[int, dict[str, Any]]:
+    """POST /api/immich/import/{asset_id} through the import function, as API Gateway invokes it."""
+    from functions.immich_import import app as import_api
+    from tests.support.events import api_event, lambda_context
+
+    response = import_api.lambda_handler(
+        api_event("POST", f"/api/immich/import/{asset_id}"), lambda_context("ImmichImportFunction")
+    )
+    return int(response["statusCode"]), json.loads(response["body"])

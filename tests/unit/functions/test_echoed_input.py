@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-from collections.abc import Iterator
 
 import pytest
 
 from functions.immich_webhook import app as webhook_api
 from functions.media_api import app as media_api
 from immichvr_depth.platform.errors import ECHO_LIMIT, echoed
-from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.settings import get_settings
 from tests.support.events import api_event, lambda_context
 
@@ -21,18 +18,8 @@ HUGE = "x" * 100_000
 SECRET = "echo-webhook-secret-0123456789"
 
 
-@pytest.fixture
-def log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
-
-
 def test_a_huge_content_type_is_refused_in_a_short_answer_and_log_line(
-    aws: dict[str, str], log: io.StringIO
+    aws: dict[str, str], written_log: io.StringIO
 ) -> None:
     event = api_event(
         "POST", "/api/media/uploads", json_body={"filename": "a.jpg", "contentType": HUGE, "size": 10}
@@ -43,7 +30,7 @@ def test_a_huge_content_type_is_refused_in_a_short_answer_and_log_line(
     assert response["statusCode"] == 415
     assert len(response["body"]) < 2_000
     assert f"{len(HUGE) - ECHO_LIMIT} more characters" in json.loads(response["body"])["message"]
-    assert max(len(line) for line in log.getvalue().splitlines()) < 4_000
+    assert max(len(line) for line in written_log.getvalue().splitlines()) < 4_000
 
 
 def test_a_huge_trigger_name_is_ignored_in_a_short_answer(

@@ -4,41 +4,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from functions.immich_import import app as import_api
 from immichvr_depth.intake import immich_import
 from immichvr_depth.intake.immich_import import media_item_id_for_asset
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store.tables import MediaItem
 from tests.fakes.fake_immich import FakeImmich
-from tests.support.events import api_event, lambda_context
-from tests.support.immich import immich_for_functions
+from tests.support.immich import import_via_api
 
 IMMICH_KEY = "immich-secret-key-do-not-log"
 
 
-@pytest.fixture
-def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with immich_for_functions(
-        monkeypatch,
-        version="3.1.0",
-        api_key=IMMICH_KEY,
-        IMMICH_READ_TIMEOUT_S="1",
-        IMMICH_CONNECT_TIMEOUT_S="1",
-    ) as fake:
-        yield fake
-
-
-def import_asset(asset_id: str) -> tuple[int, dict[str, Any]]:
-    response = import_api.lambda_handler(
-        api_event("POST", f"/api/immich/import/{asset_id}"), lambda_context("ImmichImportFunction")
-    )
-    return response["statusCode"], json.loads(response["body"])
+IMMICH_SETTINGS = {"IMMICH_READ_TIMEOUT_S": "1", "IMMICH_CONNECT_TIMEOUT_S": "1"}
 
 
 def queued_messages() -> list[dict[str, Any]]:
@@ -58,7 +39,7 @@ def stored_keys() -> list[str]:
 def test_an_import_stores_both_files_records_the_item_and_queues_it(immich: FakeImmich) -> None:
     asset_id = immich.add_image(width=2400, height=1800, orientation=6, file_name="beach.jpg")
 
-    status, body = import_asset(asset_id)
+    status, body = import_via_api(asset_id)
 
     assert status == 202
     assert body["success"] is True
@@ -78,7 +59,7 @@ def test_an_import_stores_both_files_records_the_item_and_queues_it(immich: Fake
 def test_the_preview_keeps_the_type_immich_sent(immich: FakeImmich) -> None:
     asset_id = immich.add_image(preview_format="webp", file_name="leaf.jpg")
 
-    _, body = import_asset(asset_id)
+    _, body = import_via_api(asset_id)
 
     item = MediaItem.get(body["mediaItemId"])
     assert item.thumbnail_mime_type == "image/webp"
@@ -87,9 +68,9 @@ def test_the_preview_keeps_the_type_immich_sent(immich: FakeImmich) -> None:
 
 def test_importing_again_returns_the_existing_item_without_queueing_twice(immich: FakeImmich) -> None:
     asset_id = immich.add_image()
-    _, first = import_asset(asset_id)
+    _, first = import_via_api(asset_id)
 
-    status, again = import_asset(asset_id)
+    status, again = import_via_api(asset_id)
 
     assert status == 200
     assert again["alreadyImported"] is True
@@ -106,8 +87,8 @@ def test_two_imports_racing_past_the_existence_check_still_create_one_item(
     monkeypatch.setattr(immich_import, "_existing_import", lambda asset_id: None)
     asset_id = immich.add_image()
 
-    first_status, first = import_asset(asset_id)
-    second_status, second = import_asset(asset_id)
+    first_status, first = import_via_api(asset_id)
+    second_status, second = import_via_api(asset_id)
 
     assert (first_status, second_status) == (202, 200)
     assert second["alreadyImported"] is True
@@ -130,7 +111,7 @@ def test_two_imports_racing_past_the_existence_check_still_create_one_item(
 def test_assets_that_cannot_get_depth_are_refused_with_a_reason(
     immich: FakeImmich, make_asset: Any, status: int, error_text: str
 ) -> None:
-    answer, body = import_asset(make_asset(immich))
+    answer, body = import_via_api(make_asset(immich))
 
     assert answer == status
     assert body["success"] is False
@@ -140,7 +121,7 @@ def test_assets_that_cannot_get_depth_are_refused_with_a_reason(
 
 
 def test_an_asset_id_that_is_not_a_uuid_is_a_400(immich: FakeImmich) -> None:
-    status, body = import_asset("not-a-uuid")
+    status, body = import_via_api("not-a-uuid")
 
     assert status == 400
     assert "assetId" in body["message"]
@@ -152,7 +133,7 @@ def test_a_rejected_immich_key_is_a_502_that_does_not_leak_the_key(
     monkeypatch.setenv("IMMICH_API_KEY", "wrong-key")
     get_settings.cache_clear()
 
-    status, body = import_asset(immich.add_image())
+    status, body = import_via_api(immich.add_image())
 
     assert status == 502
     assert "wrong-key" not in json.dumps(body)
@@ -161,7 +142,7 @@ def test_a_rejected_immich_key_is_a_502_that_does_not_leak_the_key(
 def test_a_missing_immich_permission_is_a_502_naming_it(immich: FakeImmich) -> None:
     asset_id = immich.add_image(denied_permissions={"asset.download"})
 
-    status, body = import_asset(asset_id)
+    status, body = import_via_api(asset_id)
 
     assert status == 502
     assert "asset.download" in body["message"]
@@ -174,7 +155,7 @@ def test_immich_unreachable_is_a_504(aws: dict[str, str], monkeypatch: pytest.Mo
     monkeypatch.setenv("IMMICH_API_KEY", IMMICH_KEY)
     get_settings.cache_clear()
 
-    status, body = import_asset(str(uuid.uuid4()))
+    status, body = import_via_api(str(uuid.uuid4()))
 
     assert status == 504
     assert body["error"] == "upstream_timeout"
@@ -184,7 +165,7 @@ def test_a_download_that_stalls_leaves_nothing_behind(immich: FakeImmich) -> Non
     asset_id = immich.add_image(stall_after_bytes=1000)
     immich.stall_s = 3
 
-    status, _ = import_asset(asset_id)
+    status, _ = import_via_api(asset_id)
 
     assert status == 504
     assert MediaItem.count() == 0

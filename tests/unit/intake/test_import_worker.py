@@ -4,7 +4,6 @@ Immich is still making the preview, dropped when they can never be imported."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,15 +17,8 @@ from immichvr_depth.store.tables import MediaItem
 from immichvr_local.worker import sqs_event
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.events import lambda_context
-from tests.support.immich import immich_for_functions
 
 IMMICH_KEY = "immich-worker-key"
-
-
-@pytest.fixture
-def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with immich_for_functions(monkeypatch, version="3.1.0", api_key=IMMICH_KEY) as fake:
-        yield fake
 
 
 def receive() -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -99,15 +98,6 @@ def test_a_next_page_that_points_backwards_is_refused(fake: FakeImmich, client: 
 
 
 # ---------------------------------------------------------------- the scheduled sync
-
-
-@pytest.fixture
-def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with FakeImmich("3.1.0", IMMICH_KEY) as server:
-        monkeypatch.setenv("IMMICH_URL", server.url)
-        monkeypatch.setenv("IMMICH_API_KEY", IMMICH_KEY)
-        get_settings.cache_clear()
-        yield server
 
 
 def sync(now: datetime) -> int:

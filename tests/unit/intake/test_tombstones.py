@@ -4,13 +4,10 @@ explicit `POST /api/immich/import/{assetId}` brings it back, under the same id."
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from functions.immich_import import app as import_api
 from functions.immich_webhook import app as webhook_api
 from functions.media_api import app as media_api
 from immichvr_depth.intake import sync
@@ -22,25 +19,14 @@ from immichvr_depth.store import media_items
 from immichvr_depth.store.tables import MediaItem
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.events import api_event, lambda_context
-from tests.support.immich import immich_for_functions
+from tests.support.immich import import_via_api
 from tests.unit.intake.test_import_worker import deliver, processing_messages, receive
 
 IMMICH_KEY = "immich-tombstone-key"
 SECRET = "tombstone-webhook-secret-0123456789"
 
 
-@pytest.fixture
-def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    monkeypatch.setenv("IMMICH_WEBHOOK_SECRET", SECRET)
-    with immich_for_functions(monkeypatch, version="3.1.0", api_key=IMMICH_KEY) as fake:
-        yield fake
-
-
-def import_explicitly(asset_id: str) -> tuple[int, dict[str, object]]:
-    response = import_api.lambda_handler(
-        api_event("POST", f"/api/immich/import/{asset_id}"), lambda_context("ImmichImportFunction")
-    )
-    return response["statusCode"], json.loads(response["body"])
+IMMICH_SETTINGS = {"IMMICH_WEBHOOK_SECRET": SECRET}
 
 
 def delete(media_item_id: str) -> int:
@@ -52,7 +38,7 @@ def delete(media_item_id: str) -> int:
 
 def imported_then_deleted(immich: FakeImmich) -> str:
     asset_id = immich.add_image(width=64, height=48, file_name="IMG.jpg", updated_at=datetime.now(UTC))
-    status, _ = import_explicitly(asset_id)
+    status, _ = import_via_api(asset_id)
     assert status == 202
     assert delete(media_item_id_for_asset(asset_id)) == 204
     processing_messages()  # the import's own message is the processor's business, not this test's
@@ -114,7 +100,7 @@ def test_the_scheduled_sync_finds_the_asset_again_and_leaves_it_deleted(immich: 
 def test_an_explicit_import_lifts_the_deletion_under_the_same_id(immich: FakeImmich) -> None:
     asset_id = imported_then_deleted(immich)
 
-    status, body = import_explicitly(asset_id)
+    status, body = import_via_api(asset_id)
 
     assert status == 202
     assert body["mediaItemId"] == media_item_id_for_asset(asset_id)

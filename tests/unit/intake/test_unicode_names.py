@@ -5,17 +5,15 @@ bidirectional controls (they disguise an extension) are refused by the upload ti
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from functions.immich_import import app as import_api
 from functions.media_api import app as media_api
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.events import api_event, lambda_context
 from tests.support.images import jpeg_bytes
-from tests.support.immich import immich_for_functions
+from tests.support.immich import import_via_api
 from tests.unit.intake.test_uploads import ingest, presign, s3_put_event, upload_through_ticket
 
 # A stuck decode must fail the test, not hold the suite.
@@ -74,20 +72,12 @@ def test_a_name_with_control_or_bidirectional_characters_gets_no_ticket(name: st
     assert "control" in body["message"]
 
 
-@pytest.fixture
-def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with immich_for_functions(monkeypatch, version="3.1.0", api_key=IMMICH_KEY) as fake:
-        yield fake
-
-
 @pytest.mark.parametrize("name", sorted(KEPT))
 def test_an_imported_photo_keeps_its_name_exactly(immich: FakeImmich, name: str) -> None:
     asset_id = immich.add_image(width=64, height=48, file_name=KEPT[name])
 
-    response = import_api.lambda_handler(
-        api_event("POST", f"/api/immich/import/{asset_id}"), lambda_context("ImmichImportFunction")
-    )
+    status, body = import_via_api(asset_id)
 
-    assert response["statusCode"] == 202, response["body"]
-    assert json.loads(response["body"])["filename"] == KEPT[name]
-    assert get_item(json.loads(response["body"])["mediaItemId"])["filename"] == KEPT[name]
+    assert status == 202, body
+    assert body["filename"] == KEPT[name]
+    assert get_item(body["mediaItemId"])["filename"] == KEPT[name]

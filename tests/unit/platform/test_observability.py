@@ -5,26 +5,11 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from immichvr_depth.platform.observability import logger
 from tests.support.events import lambda_context
-
-
-@pytest.fixture
-def written() -> Iterator[io.StringIO]:
-    """Every line the shared logger writes during the test, formatted as Lambda gets it."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -32,7 +17,7 @@ def lines(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_keys_appended_by_concurrent_invocations_stay_on_their_own_lines(
-    written: io.StringIO,
+    written_log: io.StringIO,
 ) -> None:
     both_appended = threading.Barrier(2)
 
@@ -51,11 +36,11 @@ def test_keys_appended_by_concurrent_invocations_stay_on_their_own_lines(
     for invocation in invocations:
         invocation.join(timeout=10)
 
-    seen = {(line["function_name"], line["media_item_id"]) for line in lines(written)}
+    seen = {(line["function_name"], line["media_item_id"]) for line in lines(written_log)}
     assert seen == {("MediaApiFunction", "item-a"), ("DepthProcessorFunction", "item-b")}
 
 
-def test_every_line_still_names_the_service(written: io.StringIO) -> None:
+def test_every_line_still_names_the_service(written_log: io.StringIO) -> None:
     def log_from_a_new_thread() -> None:
         logger.info("no invocation here")
 
@@ -63,6 +48,6 @@ def test_every_line_still_names_the_service(written: io.StringIO) -> None:
     thread.start()
     thread.join(timeout=10)
 
-    (line,) = lines(written)
+    (line,) = lines(written_log)
     assert line["service"] == "immichvr-depth"
     assert line["message"] == "no invocation here"

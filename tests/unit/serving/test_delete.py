@@ -4,12 +4,10 @@ and a processor arriving late writes nothing into it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from functions.immich_import import app as import_api
 from immichvr_depth.depth.backends import DepthPrediction
 from immichvr_depth.depth.processing import process_media_item
 from immichvr_depth.intake.immich import ImmichClient
@@ -23,9 +21,8 @@ from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.audit import audit_stores
 from tests.support.depth import ChangingBackend, call, completed_item, json_body, keys_under, put, receive_all
-from tests.support.events import api_event, lambda_context
 from tests.support.images import jpeg_bytes
-from tests.support.immich import immich_for_functions
+from tests.support.immich import import_via_api
 
 ITEM_ID = "2b3c4d5e-0000-4000-8000-0000000000aa"
 OTHER_ID = "2b3c4d5e-0000-4000-8000-0000000000bb"
@@ -153,27 +150,14 @@ def test_a_deleted_item_is_not_found_by_a_delete_nor_any_read() -> None:
     assert media_items.is_deleted(ITEM_ID)
 
 
-@pytest.fixture
-def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with immich_for_functions(monkeypatch, version="3.1.0", api_key=IMMICH_KEY) as fake:
-        yield fake
-
-
-def import_asset(asset_id: str) -> tuple[int, dict[str, object]]:
-    response = import_api.lambda_handler(
-        api_event("POST", f"/api/immich/import/{asset_id}"), lambda_context("ImmichImportFunction")
-    )
-    return response["statusCode"], json.loads(response["body"])
-
-
 def test_a_deleted_immich_asset_can_be_imported_again(immich: FakeImmich) -> None:
     asset_id = immich.add_image(width=800, height=600, file_name="again.jpg")
-    status, first = import_asset(asset_id)
+    status, first = import_via_api(asset_id)
     assert status == 202
     media_item_id = str(first["mediaItemId"])
     assert delete(media_item_id)["statusCode"] == 204
 
-    status, second = import_asset(asset_id)
+    status, second = import_via_api(asset_id)
 
     assert status == 202
     assert second["alreadyImported"] is False
@@ -196,7 +180,7 @@ def test_an_import_still_running_when_its_item_is_deleted_brings_nothing_back(
 
     monkeypatch.setattr(ImmichClient, "download_original", deleted_while_downloading)
 
-    status, body = import_asset(asset_id)
+    status, body = import_via_api(asset_id)
 
     assert status == 404
     assert body["error"] == "not_found"

@@ -7,12 +7,11 @@ that the request makes next, which is where a concurrent DELETE lands in practic
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from functions.immich_import import app as import_api
 from immichvr_depth.depth import completion
 from immichvr_depth.depth.async_inference import Notification
 from immichvr_depth.depth.processing import process_media_item
@@ -21,8 +20,7 @@ from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import MediaItem
 from tests.fakes.fake_immich import FakeImmich
 from tests.support.depth import ChangingBackend, call, completed_item, json_body
-from tests.support.events import api_event, lambda_context
-from tests.support.immich import immich_for_functions
+from tests.support.immich import import_via_api
 
 ITEM_ID = "5b0c8f4e-3a2d-4e6f-9b1a-7c8d9e0f1a2b"
 IMMICH_KEY = "immich-vanishing-key"
@@ -86,23 +84,16 @@ def test_a_delete_that_another_delete_finished_first_is_a_404(monkeypatch: pytes
     assert_json_error(call("DELETE", f"/api/media/{ITEM_ID}"), 404)
 
 
-@pytest.fixture
-def immich(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeImmich]:
-    with immich_for_functions(monkeypatch, version="3.1.0", api_key=IMMICH_KEY) as fake:
-        yield fake
-
-
 def test_an_import_whose_item_is_deleted_before_it_is_queued_is_a_404_and_leaves_nothing(
     immich: FakeImmich, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asset_id = immich.add_image(width=64, height=48)
     before_next_transition(monkeypatch, removed)
 
-    response = import_api.lambda_handler(
-        api_event("POST", f"/api/immich/import/{asset_id}"), lambda_context("ImmichImportFunction")
-    )
+    status, body = import_via_api(asset_id)
 
-    assert_json_error(response, 404)
+    assert status == 404
+    assert body["success"] is False
     assert MediaItem.count() == 0
 
 
