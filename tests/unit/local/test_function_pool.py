@@ -14,7 +14,7 @@ from immichvr_local.template import FunctionSpec
 
 
 def appending_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    logger.append_keys(media_item_id=event["item"], function_name=context.function_name)
+    logger.append_keys(pooled_item=event["item"], function_name=context.function_name)
     return dict(logger.get_current_keys())
 
 
@@ -28,11 +28,11 @@ def test_keys_appended_in_an_invocation_do_not_outlive_it(monkeypatch: pytest.Mo
         events={},
     )
     pool = FunctionPool(spec, size=1)
+    before = dict(logger.get_current_keys())
 
     seen_inside = pool.invoke({"item": "item-a"})
     second = pool.invoke({"item": "item-b"})
 
-    assert seen_inside["media_item_id"] == "item-a"
-    assert second["media_item_id"] == "item-b"
-    assert "media_item_id" not in logger.get_current_keys()
-    assert "function_name" not in logger.get_current_keys()
+    assert (seen_inside["pooled_item"], seen_inside["function_name"]) == ("item-a", "DepthProcessorFunction")
+    assert second["pooled_item"] == "item-b"
+    assert dict(logger.get_current_keys()) == before, "the caller's keys are as they were"
