@@ -7,17 +7,20 @@ PNG at the working resolution the endpoint answers with (short side 518 for `thu
 1036 for `full_resolution`). Sources: `thumbnail` starts from the 1440 preview, as the processor
 does; `full_resolution` from the original photo (12 MP and 48 MP, photo-like, EXIF orientation 6).
 
-Each case runs in a fresh subprocess so its peak RSS (ru_maxrss) is its own.
+Each path runs in a fresh subprocess of its own, so its peak RSS is its own; both stay up while
+the runs alternate between them (ours, naive, naive, ours, ...), so a machine shared with other
+work slows both alike rather than whichever happened to run during a busy spell.
 
     .venv/bin/python bench/pipeline.py            # 12 MP and 48 MP, 3 runs each (a few minutes)
     .venv/bin/python bench/pipeline.py --quick    # 12 MP, 1 run
-    .venv/bin/python bench/pipeline.py --png-levels   # zlib level vs time and size of a depth map
+    .venv/bin/python bench/pipeline.py --png-levels   # deflate, level and filter vs time and size
     .venv/bin/python bench/pipeline.py --encodings    # model request as JPEG vs PNG
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import json
@@ -37,14 +40,13 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageOps
 
 from immichvr_depth.imaging import fit_depth_png, make_thumbnail, prepare_model_input
-from immichvr_depth.imaging._depth import _bands, _open_depth
-from immichvr_depth.imaging._png import encode_gray16
+from immichvr_depth.imaging._depth import DEPTH_PNG_LEVEL, _bands, _open_depth
+from immichvr_depth.imaging._png import FILTER_NONE, FILTER_SUB, Compressor, encode_gray16, isal_deflate
 
 PHOTO_SIZES = {"12MP": (4000, 3000), "48MP": (8000, 6000)}
 WORKING_SHORT_SIDE = {"thumbnail": 518, "full_resolution": 1036}
 PREVIEW_LONG_SIDE = 1440
 LAMBDA_MEMORY_MB = 2048
-LEVELS = (0, 1, 2, 3, 4, 6, 9)
 ORIENTATION_TAG = 0x0112
 
 
@@ -176,16 +178,22 @@ def naive_bilinear(source: npt.NDArray[np.float64], size: tuple[int, int]) -> np
 PATHS: dict[str, Callable[[bytes, bytes, int], dict[str, float]]] = {"ours": ours, "naive": naive}
 
 
-# --- one case per subprocess ----------------------------------------------------------------------
+# --- one process per path, runs interleaved ------------------------------------------------------
 
 
-def run_case(path: str, photo: Path, answer: Path, short_side: int, repeat: int, warmup: Path) -> None:
-    """Child side: warm the imports on a small file, time `repeat` runs, report JSON on stdout."""
+def run_case(path: str, photo: Path, answer: Path, short_side: int, warmup: Path) -> None:
+    """Child side: warm the imports on a small file, then one timed run per line on stdin (JSON on
+    stdout); at the end of stdin, the process's peak RSS."""
     run = PATHS[path]
     run(warmup.read_bytes(), _tiny_answer(), 64)  # first-call costs: plugin imports, allocator
     photo_bytes, answer_bytes = photo.read_bytes(), answer.read_bytes()
-    runs = [run(photo_bytes, answer_bytes, short_side) for _ in range(repeat)]
-    print(json.dumps({"runs": runs, "peak_rss_mb": peak_rss_mb()}))
+    print(json.dumps({"ready": True}), flush=True)
+    for _ in sys.stdin:
+        started = time.process_time()
+        result = run(photo_bytes, answer_bytes, short_side)
+        result["cpu_ms"] = (time.process_time() - started) * 1000  # all threads, user and system
+        print(json.dumps(result), flush=True)
+    print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)
 
 
 def peak_rss_mb() -> float:
@@ -208,16 +216,50 @@ def _tiny_answer() -> bytes:
     return buffer.getvalue()
 
 
-def spawn_case(
-    path: str, photo: Path, answer: Path, short_side: int, repeat: int, warmup: Path
-) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--case", path, str(photo), str(answer), str(short_side)]
-    command += ["--repeat", str(repeat), "--warmup", str(warmup)]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise SystemExit(f"case {path} {photo.name} failed:\n{result.stderr}")
-    case: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return case
+class Case:
+    """Parent side of one path's process: ask for runs one at a time, then collect its peak RSS."""
+
+    def __init__(self, path: str, photo: Path, answer: Path, short_side: int, warmup: Path) -> None:
+        self.name = f"{path} {photo.name}"
+        command = [sys.executable, __file__, "--case", path, str(photo), str(answer), str(short_side)]
+        command += ["--warmup", str(warmup)]
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in finish()
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True
+        )
+        self.runs: list[dict[str, float]] = []
+        self._answer()  # {"ready": true} once warmed up
+
+    def run(self) -> None:
+        assert self._process.stdin is not None
+        self._process.stdin.write("run\n")
+        self._process.stdin.flush()
+        self.runs.append(self._answer())
+
+    def finish(self) -> dict[str, Any]:
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        peak = self._answer()
+        self._process.wait()
+        self._stderr.close()
+        return {"runs": self.runs, "peak_rss_mb": peak["peak_rss_mb"]}
+
+    def _answer(self) -> dict[str, Any]:
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            self._process.wait()
+            self._stderr.seek(0)
+            raise SystemExit(f"case {self.name} failed:\n{self._stderr.read()}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+
+def interleaved(cases: list[Case], repeat: int) -> None:
+    """`repeat` runs of each case, alternating which goes first from one round to the next."""
+    for round_ in range(repeat):
+        for case in cases if round_ % 2 == 0 else cases[::-1]:
+            case.run()
 
 
 def imports_rss_mb() -> float:
@@ -233,7 +275,8 @@ def summarise(case: dict[str, Any]) -> dict[str, float]:
     request = statistics.median(r["request_ms"] for r in runs)
     depth = statistics.median(r["depth_ms"] for r in runs)
     total = statistics.median(r["request_ms"] + r["depth_ms"] for r in runs)
-    return {"request": request, "depth": depth, "total": total, "rss": case["peak_rss_mb"]}
+    cpu = statistics.median(r["cpu_ms"] for r in runs)
+    return {"request": request, "depth": depth, "total": total, "cpu": cpu, "rss": case["peak_rss_mb"]}
 
 
 def benchmark(sizes: list[str], repeat: int) -> None:
@@ -244,28 +287,28 @@ def benchmark(sizes: list[str], repeat: int) -> None:
         for label in sizes:
             files = inputs[label]
             for version, short_side in WORKING_SHORT_SIDE.items():
-                for path in ("ours", "naive"):
-                    print(f"  {label} {version} {path} ...", flush=True)
-                    case = spawn_case(
-                        path,
-                        files[version],
-                        files[f"{version}_answer"],
-                        short_side,
-                        repeat,
-                        files["thumbnail"],
-                    )
-                    rows.append((label, version, path, summarise(case)))
+                print(f"  {label} {version}: ours and naive, {repeat} run(s) each ...", flush=True)
+                paths = ("ours", "naive")
+                cases = [
+                    Case(path, files[version], files[f"{version}_answer"], short_side, files["thumbnail"])
+                    for path in paths
+                ]
+                interleaved(cases, repeat)
+                for path, case in zip(paths, cases, strict=True):
+                    rows.append((label, version, path, summarise(case.finish())))
     print_table(rows, imports_rss_mb(), repeat)
 
 
 def print_table(rows: list[tuple[str, str, str, dict[str, float]]], baseline_mb: float, repeat: int) -> None:
     print(
-        f"\nmedian of {repeat} run(s) per case, each case in a fresh process; "
-        f"peak RSS includes the interpreter and imports ({baseline_mb:.0f} MB on their own)\n"
+        f"\nmedian of {repeat} run(s) per case, each path in a fresh process, runs interleaved;\n"
+        f"peak RSS includes the interpreter and imports ({baseline_mb:.0f} MB on their own);\n"
+        "CPU ms: the process's CPU time over the run, all threads (ours deflates on a second thread);\n"
+        "on a machine shared with other work, wall times also hold waits for a core\n"
     )
     header = (
         f"{'photo':6} {'version':16} {'path':6} {'request ms':>11} {'depth ms':>9} {'total ms':>9}"
-        f" {'peak RSS MB':>12}"
+        f" {'CPU ms':>7} {'peak RSS MB':>12}"
     )
     print(header)
     print("-" * len(header))
@@ -273,7 +316,7 @@ def print_table(rows: list[tuple[str, str, str, dict[str, float]]], baseline_mb:
         fits = "" if s["rss"] < LAMBDA_MEMORY_MB else "  > 2 GB Lambda"
         print(
             f"{label:6} {version:16} {path:6} {s['request']:11.0f} {s['depth']:9.0f} "
-            f"{s['total']:9.0f} {s['rss']:12.0f}{fits}"
+            f"{s['total']:9.0f} {s['cpu']:7.0f} {s['rss']:12.0f}{fits}"
         )
     print()
     by_key = {(label, version, path): s for label, version, path, s in rows}
@@ -285,36 +328,122 @@ def print_table(rows: list[tuple[str, str, str, dict[str, float]]], baseline_mb:
 # --- side studies -----------------------------------------------------------------------------------
 
 
-def png_levels(label: str) -> None:
-    """zlib level against time and size for the stored full-resolution map, and Pillow's encoder."""
+# The deflates --png-levels compares, with the levels tried: zlib as the encoder called it before
+# ISA-L (memLevel 9), ISA-L as it does now. Today's size is zlib level 1 with the Sub filter.
+DEFLATES: dict[str, tuple[Callable[[int], Compressor], tuple[int, ...]]] = {
+    "zlib": (lambda level: zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 9), (1, 2, 3, 6)),
+    "ISA-L": (isal_deflate, (0, 1, 2, 3)),
+}
+BASELINE = ("zlib", "Sub", 1)
+SIZE_TOLERANCE = 1.05
+FILTERS = {"Sub": FILTER_SUB, "None": FILTER_NONE}
+
+
+class _NoDeflate:
+    """A compressor that drops its input: what resampling and filtering cost on their own."""
+
+    def compress(self, data: memoryview, /) -> bytes:
+        return b""
+
+    def flush(self) -> bytes:
+        return b""
+
+
+def png_levels(label: str, rounds: int = 3) -> None:
+    """Deflate (zlib, ISA-L), level and PNG filter against time and size: for the map the processor
+    stores (the full-resolution answer upscaled to the photo) and for the answer as the container
+    encodes it (one band at the model's working size). Every variant runs once per round, rounds
+    in turn, so a busy spell on a shared machine hits them all; median of `rounds`."""
+    from depth_inference.codec import PNG_COMPRESS_LEVEL as CONTAINER_PNG_LEVEL  # the container's level
+
     width, height = PHOTO_SIZES[label]
     answer = synthetic_depth_png(*working_size((height, width), WORKING_SHORT_SIDE["full_resolution"]))
     depth = _open_depth(answer)
     size = (height, width)
     print(
-        f"depth map {size[0]}x{size[1]} (raw 16-bit: {size[0] * size[1] * 2 / 1e6:.0f} MB), "
-        f"upscaled from {depth.size[0]}x{depth.size[1]}; best of 2"
+        f"stored depth map {size[0]}x{size[1]} (raw 16-bit: {size[0] * size[1] * 2 / 1e6:.0f} MB), "
+        f"upscaled from {depth.size[0]}x{depth.size[1]} band by band as fit_depth_png does; "
+        f"median of {rounds}, interleaved"
     )
-    print(f"{'encoder':28} {'ms':>7} {'MB':>7}")
-    studies = [(f"ours, Sub filter, level {level}", level, zlib.Z_DEFAULT_STRATEGY) for level in LEVELS]
-    studies.append(("ours, Sub filter, 1 + Z_RLE", 1, zlib.Z_RLE))
-    for name, level, strategy in studies:
-
-        def ours_png(level: int = level, strategy: int = strategy) -> bytes:
-            return encode_gray16(_bands(depth, size), *size, level, strategy)
-
-        ms, body = best_of(2, ours_png)
-        print(f"{name:28} {ms:7.0f} {len(body) / 1e6:7.1f}")
+    variants: dict[tuple[str, str, int], Callable[[], bytes]] = {}
+    for name, (deflate, levels) in DEFLATES.items():
+        for filter_name, png_filter in FILTERS.items():
+            for level in levels if filter_name == "Sub" or name == "ISA-L" else levels[:1]:
+                variants[(name, filter_name, level)] = functools.partial(
+                    lambda d, f, lv: encode_gray16(_bands(depth, size), *size, lv, deflate=d, png_filter=f),
+                    deflate,
+                    png_filter,
+                    level,
+                )
+    variants[("none (resample + filter only)", "Sub", 0)] = lambda: encode_gray16(
+        _bands(depth, size), *size, 0, deflate=lambda _: _NoDeflate()
+    )
     full = Image.fromarray(
         np.clip(np.asarray(depth.resize(size, Image.Resampling.BILINEAR)) + 0.5, 0, 65535).astype(np.uint16)
     )
     for level in (1, 6):
+        variants[("Pillow's encoder (whole image)", "adaptive", level)] = functools.partial(
+            _pillow_png, full, level
+        )
+    _print_study(_measure(variants, rounds), chosen=("ISA-L", "Sub", DEPTH_PNG_LEVEL))
 
-        def pillow_png(level: int = level) -> bytes:
-            return _pillow_png(full, level)
+    values = np.asarray(Image.open(io.BytesIO(answer)))
+    rows, columns = values.shape
+    print(
+        f"\nthe model's answer {columns}x{rows} as the container encodes it (one band, no resampling); "
+        f"median of {rounds * 5}, interleaved"
+    )
+    answers: dict[tuple[str, str, int], Callable[[], bytes]] = {}
+    for name, (deflate, levels) in DEFLATES.items():
+        for filter_name, png_filter in FILTERS.items():
+            for level in levels[:3] if name == "ISA-L" else levels[:1]:
+                answers[(name, filter_name, level)] = functools.partial(
+                    lambda d, f, lv: encode_gray16([values], columns, rows, lv, deflate=d, png_filter=f),
+                    deflate,
+                    png_filter,
+                    level,
+                )
+    _print_study(_measure(answers, rounds * 5), chosen=("ISA-L", "Sub", CONTAINER_PNG_LEVEL))
 
-        ms, body = best_of(2, pillow_png)
-        print(f"{'Pillow, adaptive, level ' + str(level):28} {ms:7.0f} {len(body) / 1e6:7.1f}")
+
+def _measure(
+    variants: dict[tuple[str, str, int], Callable[[], bytes]], rounds: int
+) -> dict[tuple[str, str, int], tuple[float, float, int]]:
+    """Per variant: median wall ms, median CPU ms of this process, compressed size."""
+    wall: dict[tuple[str, str, int], list[float]] = {key: [] for key in variants}
+    cpu: dict[tuple[str, str, int], list[float]] = {key: [] for key in variants}
+    sizes: dict[tuple[str, str, int], int] = {}
+    for _ in range(rounds):
+        for key, encode in variants.items():
+            started, started_cpu = time.perf_counter(), time.process_time()
+            sizes[key] = len(encode())
+            cpu[key].append((time.process_time() - started_cpu) * 1000)
+            wall[key].append((time.perf_counter() - started) * 1000)
+    return {key: (statistics.median(wall[key]), statistics.median(cpu[key]), sizes[key]) for key in variants}
+
+
+def _print_study(
+    results: dict[tuple[str, str, int], tuple[float, float, int]], chosen: tuple[str, str, int]
+) -> None:
+    """The table, and the fastest variant (by CPU time: on a shared machine wall time also counts
+    the waits for a core) whose file stays within SIZE_TOLERANCE of today's."""
+    today = results[BASELINE][2]
+    print(f"{'deflate':31} {'filter':8} {'level':>5} {'ms':>7} {'CPU ms':>7} {'MB':>7} {'vs today':>9}")
+    for (name, filter_name, level), (ms, cpu_ms, size) in results.items():
+        ratio = f"{size / today:9.3f}" if size else f"{'':9}"
+        mark = "  <- chosen" if (name, filter_name, level) == chosen else ""
+        print(f"{name:31} {filter_name:8} {level:5} {ms:7.0f} {cpu_ms:7.0f} {size / 1e6:7.2f} {ratio}{mark}")
+    within = {
+        key: cpu_ms
+        for key, (_, cpu_ms, size) in results.items()
+        if 0 < size <= today * SIZE_TOLERANCE and key[0] in DEFLATES
+    }
+    fastest = min(within, key=within.__getitem__)
+    print(
+        f"fastest within {SIZE_TOLERANCE - 1:.0%} of today's size ({BASELINE[0]} level {BASELINE[2]}, "
+        f"{BASELINE[1]}): {fastest[0]} level {fastest[2]}, {fastest[1]} filter, {within[fastest]:.0f} CPU ms "
+        f"against {results[BASELINE][1]:.0f}"
+    )
 
 
 def _pillow_png(image: Image.Image, level: int) -> bytes:
@@ -363,7 +492,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="12 MP only, one run per case")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (median reported)")
-    parser.add_argument("--png-levels", action="store_true", help="zlib level study on a 48 MP depth map")
+    parser.add_argument(
+        "--png-levels", action="store_true", help="deflate, level and filter study on a 48 MP depth map"
+    )
     parser.add_argument("--encodings", action="store_true", help="model request encodings study")
     parser.add_argument(
         "--case", nargs=4, metavar=("PATH", "PHOTO", "ANSWER", "SHORT_SIDE"), help=argparse.SUPPRESS
@@ -375,7 +506,7 @@ def main() -> None:
         print(peak_rss_mb())
     elif args.case:
         path, photo, answer, short_side = args.case
-        run_case(path, Path(photo), Path(answer), int(short_side), args.repeat, args.warmup)
+        run_case(path, Path(photo), Path(answer), int(short_side), args.warmup)
     elif args.png_levels:
         png_levels("12MP" if args.quick else "48MP")
     elif args.encodings:
