@@ -9,10 +9,13 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from immichvr_depth.depth.backends import async_backend_from_settings, backend_from_settings
+from immichvr_depth.depth.backends import (
+    async_backend_from_settings,
+    backend_from_settings,
+    submits_asynchronously,
+)
 from immichvr_depth.depth.processing import process_media_item, submit_media_item
 from immichvr_depth.platform.observability import logger, metrics
-from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store.processing_queue import ProcessingMessage
 
 # A batch whose every record failed is reported like any other: the failures go back to the queue.
@@ -24,7 +27,9 @@ def handle_record(record: SQSRecord) -> None:
     logger.append_keys(
         message_id=record.message_id, receive_count=record.attributes.approximate_receive_count
     )
-    if get_settings().inference_mode == "async":
+    # In async mode the answer comes later, to the completion function; the Lambda backend is always
+    # synchronous.
+    if submits_asynchronously():
         outcome = submit_media_item(message.media_item_id, async_backend_from_settings(), message.regenerate)
     else:
         outcome = process_media_item(message.media_item_id, backend_from_settings(), message.regenerate)

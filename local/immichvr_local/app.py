@@ -140,16 +140,27 @@ class LocalSystem:
 
     def _load_depth_backend(self) -> None:
         """Load the model before serving, so a missing model fails the start, not the first photo."""
-        from immichvr_depth.depth.backends import backend_from_settings
-        from immichvr_local.depth_backend import LOCAL, register_in_process_backend
+        from immichvr_depth.depth.backends import LAMBDA, backend_from_settings
+        from immichvr_local.depth_backend import (
+            LOCAL,
+            local_engine,
+            register_in_process_backend,
+            register_lambda_backend,
+        )
 
+        assert self.stack is not None
         register_in_process_backend()
-        if os.environ.get("DEPTH_BACKEND") != LOCAL:
+        # DEPTH_BACKEND=lambda: the depth inference function's handler in-process, throttled past the
+        # template's reserved concurrency (DepthFunctionMaxConcurrency; 0 reserves none).
+        register_lambda_backend(int(self.stack.refs.get("DepthFunctionMaxConcurrency") or 0) or None)
+        logger.info("depth backend", depth_backend=os.environ.get("DEPTH_BACKEND"))
+        if os.environ.get("DEPTH_BACKEND") not in (LOCAL, LAMBDA):
             return
         model = resolve_model_source()
         logger.info("loading the depth model (the first run downloads it)", model=model)
         started = time.perf_counter()
         backend_from_settings()
+        local_engine()
         logger.info("depth model ready", model=model, seconds=round(time.perf_counter() - started, 1))
 
     def _start_async_endpoint(self) -> None:

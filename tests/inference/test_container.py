@@ -33,6 +33,25 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     ]
 
 
+def dockerfile_stages() -> dict[str, list[tuple[str, str]]]:
+    """Each build stage's instructions by its name (`AS name`); an unnamed stage by its position."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for op, value in dockerfile_instructions():
+        if op == "FROM":
+            parts = value.split()
+            name = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else str(len(stages))
+            current = stages.setdefault(name, [])
+        if current is not None:
+            current.append((op, value))
+    return stages
+
+
+def default_stage() -> list[tuple[str, str]]:
+    """What a plain `docker build` (no --target) builds: the last stage, the SageMaker image."""
+    return list(dockerfile_stages().values())[-1]
+
+
 def test_dockerfile_builds_on_a_cuda_pytorch_runtime() -> None:
     instructions = dockerfile_instructions()
     base_args = [value for op, value in instructions if op == "ARG" and value.startswith("BASE_IMAGE=")]
@@ -42,16 +61,18 @@ def test_dockerfile_builds_on_a_cuda_pytorch_runtime() -> None:
 
 
 def test_entrypoint_is_exec_form_so_serve_is_appended_and_sigterm_reaches_python() -> None:
-    entrypoints = [value for op, value in dockerfile_instructions() if op == "ENTRYPOINT"]
+    stage = default_stage()
+    assert stage[0] == ("FROM", "${BASE_IMAGE}")  # the CUDA image is what a plain build makes
+    entrypoints = [value for op, value in stage if op == "ENTRYPOINT"]
     assert len(entrypoints) == 1
     command = json.loads(entrypoints[0])
     assert command == ["python", "-m", "depth_inference"]
-    cmds = [json.loads(value) for op, value in dockerfile_instructions() if op == "CMD"]
+    cmds = [json.loads(value) for op, value in stage if op == "CMD"]
     assert cmds == [["serve"]]
 
 
 def test_the_server_listens_on_8080_on_every_interface(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert ("EXPOSE", "8080") in dockerfile_instructions()
+    assert ("EXPOSE", "8080") in default_stage()
     monkeypatch.delenv("SAGEMAKER_BIND_TO_PORT", raising=False)
 
     args = parse_args(["serve"])
@@ -66,9 +87,67 @@ def test_multi_container_endpoints_choose_the_port(monkeypatch: pytest.MonkeyPat
 
 
 def test_the_model_directory_is_sagemakers() -> None:
-    env = " ".join(value for op, value in dockerfile_instructions() if op == "ENV")
-    assert "SM_MODEL_DIR=/opt/ml/model" in env
-    assert f"DEPTH_MODEL={DEFAULT_MODEL}" in env
+    for stage in dockerfile_stages().values():
+        env = " ".join(value for op, value in stage if op == "ENV")
+        assert "SM_MODEL_DIR=/opt/ml/model" in env
+        assert f"DEPTH_MODEL={DEFAULT_MODEL}" in env
+
+
+# ---------------------------------------------------------------- the Lambda target (CPU)
+
+
+def lambda_stage() -> list[tuple[str, str]]:
+    stages = dockerfile_stages()
+    assert "lambda" in stages, "the Dockerfile has a stage named lambda (docker build --target lambda)"
+    return stages["lambda"]
+
+
+def test_the_lambda_target_is_a_second_stage_that_a_plain_build_skips() -> None:
+    stages = list(dockerfile_stages())
+    assert stages.index("lambda") < len(stages) - 1
+    (base,) = [value for op, value in dockerfile_instructions() if value.startswith("LAMBDA_BASE_IMAGE=")]
+    assert re.fullmatch(r"LAMBDA_BASE_IMAGE=python:3\.12[\w.-]*", base)
+    assert lambda_stage()[0] == ("FROM", "${LAMBDA_BASE_IMAGE} AS lambda")
+
+
+def test_the_lambda_target_installs_cpu_torch_the_same_requirements_and_the_runtime_client() -> None:
+    runs = [value for op, value in lambda_stage() if op == "RUN"]
+    (torch_install,) = [run for run in runs if '"torch==' in run]
+    assert "--index-url https://download.pytorch.org/whl/cpu" in torch_install
+    (requirements,) = [run for run in runs if "-r requirements.txt" in run]
+    assert "awslambdaric" in requirements
+    assert "boto3" in requirements  # an answer too large for Lambda's 6 MB is written to S3
+    assert ("COPY", "requirements.txt .") in lambda_stage()
+    assert ("COPY", "depth_inference ./depth_inference") in lambda_stage()
+
+
+def test_the_lambda_target_bakes_the_weights_where_the_engine_looks_first() -> None:
+    stage = lambda_stage()
+    (bake,) = [value for op, value in stage if op == "RUN" and "save_model" in value]
+    assert "SM_MODEL_DIR" in bake
+    assert 'test -f "${SM_MODEL_DIR}/config.json"' in bake
+    assert f"MODEL_SOURCE={DEFAULT_MODEL}" in [value for op, value in stage if op == "ARG"]
+    assert callable(load_package_model().save_model)
+    # Nothing reaches the hub at run time, and caches go to the only writable place.
+    env = " ".join(value for op, value in stage if op == "ENV")
+    assert "HF_HUB_OFFLINE=1" in env
+    assert "DEPTH_DTYPE=float32" in env  # the same numerics on every Lambda host, bf16 units or not
+    assert "HF_HOME=/tmp/" in env
+    (offline,) = [i for i, (op, value) in enumerate(stage) if op == "ENV" and "HF_HUB_OFFLINE=1" in value]
+    assert stage.index(("RUN", bake)) < offline  # offline only once the weights are in
+
+
+def test_the_lambda_target_runs_the_handler_through_the_runtime_interface_client() -> None:
+    stage = lambda_stage()
+    (entrypoint,) = [json.loads(value) for op, value in stage if op == "ENTRYPOINT"]
+    assert entrypoint == ["python", "-m", "awslambdaric"]
+    (cmd,) = [json.loads(value) for op, value in stage if op == "CMD"]
+    (handler_path,) = cmd
+    module_name, attribute = handler_path.rsplit(".", 1)
+    import importlib
+
+    assert callable(getattr(importlib.import_module(module_name), attribute))
+    assert ("ENV", "PYTHONPATH=/opt/program") in stage
 
 
 def test_everything_copied_exists_in_the_build_context() -> None:

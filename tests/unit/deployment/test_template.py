@@ -21,6 +21,7 @@ import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode_str
 
+from immichvr_depth.depth.backends import LAMBDA_ANSWERS_PREFIX, LAMBDA_READ_TIMEOUT_S
 from immichvr_depth.intake.upload_ingest import ABANDONED_CLAIM_AGE
 from immichvr_depth.store import keys
 from immichvr_depth.store.processing_queue import MAX_RECEIVES
@@ -75,10 +76,12 @@ EXPECTED_S3_ACCESS = {
         "s3:AbortMultipartUpload": {"originals/", "thumbnails/"},
     },
     "DepthProcessorFunction": {
-        "s3:GetObject": {"originals/", "thumbnails/", "uploads/", "depth-maps/"},
+        # Lambda backend only: an answer too large for Lambda's 6 MB is read from S3, then removed
+        "s3:GetObject": {"originals/", "thumbnails/", "uploads/", "depth-maps/", LAMBDA_ANSWERS_PREFIX},
         # async mode only: the model input waits there for the endpoint
         "s3:PutObject": {"depth-maps/", "async-inference/input/"},
-        "s3:DeleteObject": {"depth-maps/"},  # the generation a regeneration replaced
+        # the generation a regeneration replaced; an answer taken from S3
+        "s3:DeleteObject": {"depth-maps/", LAMBDA_ANSWERS_PREFIX},
     },
     # Reads what the endpoint answered (and the context in its input), stores the map, then removes
     # the request's objects.
@@ -156,6 +159,7 @@ FUNCTION_ENV = {
     },
     "DepthProcessorFunction": {
         "DEPTH_BACKEND",
+        "DEPTH_INFERENCE_FUNCTION_NAME",
         "SAGEMAKER_ENDPOINT_NAME",
         "THUMBNAIL_INPUT_SIZE",
         "FULL_RESOLUTION_INPUT_SIZE",
@@ -424,9 +428,9 @@ def test_each_function_sees_the_environment_it_needs(
     for name, expected in FUNCTION_ENV.items():
         own = functions[name]["Properties"].get("Environment", {}).get("Variables", {})
         assert set(own) == expected, name
-    assert functions["DepthProcessorFunction"]["Properties"]["Environment"]["Variables"]["DEPTH_BACKEND"] == (
-        "sagemaker"
-    )
+    assert functions["DepthProcessorFunction"]["Properties"]["Environment"]["Variables"]["DEPTH_BACKEND"] == {
+        "Ref": "DepthBackend"
+    }
 
 
 # ---------------------------------------------------------------- the API
@@ -700,7 +704,9 @@ def test_key_prefixes_in_policies_are_the_layers_key_scheme() -> None:
         keys.ASYNC_INPUT_PREFIX,
         keys.ASYNC_OUTPUT_PREFIX,
         keys.ASYNC_FAILURES_PREFIX,
+        LAMBDA_ANSWERS_PREFIX,  # the depth inference function's answers too large to return inline
     }
+    assert LAMBDA_ANSWERS_PREFIX.startswith(keys.ASYNC_OUTPUT_PREFIX)
     used = {
         prefix
         for access in EXPECTED_S3_ACCESS.values()
@@ -762,6 +768,7 @@ def test_eviction_runs_on_a_schedule_that_zero_days_turns_off(
 def test_processor_may_invoke_only_the_depth_endpoint(functions: dict[str, Any]) -> None:
     statements = list(statements_of(functions["DepthProcessorFunction"]["Properties"]["Policies"]))
     (invoke,) = [s for s in statements if "sagemaker:InvokeEndpoint" in as_list(s["Action"])]
+    assert invoke["Sid"] in conditional_statements(functions["DepthProcessorFunction"])["SageMakerBackend"]
     assert as_list(invoke["Action"]) == ["sagemaker:InvokeEndpoint"]
     condition, created, existing = invoke["Resource"]["Fn::If"]
     assert condition == "CreateEndpoint"
@@ -1115,11 +1122,32 @@ def test_completion_function_reads_the_completion_queue_reporting_item_failures(
     assert send["Resource"] == {"Fn::GetAtt": ["ProcessingQueue", "Arn"]}  # requeues a transient failure
 
 
-def test_processor_may_submit_asynchronously_only_in_async_mode(functions: dict[str, Any]) -> None:
-    raw = functions["DepthProcessorFunction"]["Properties"]["Policies"]
-    conditional = [s for p in raw if "Statement" in p for s in p["Statement"] if "Fn::If" in s]
-    granted = {_if(s, "AsyncInference")["Sid"]: _if(s, "AsyncInference") for s in conditional}
-    assert set(granted) == {"SubmitToAsyncEndpoint", "StageAsyncInputs"}
+def conditional_statements(function: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """A function's statements that exist only under a condition: by condition, by Sid."""
+    raw = function["Properties"]["Policies"]
+    by_condition: dict[str, dict[str, dict[str, Any]]] = {}
+    for statement in (s for p in raw if "Statement" in p for s in p["Statement"] if "Fn::If" in s):
+        condition = statement["Fn::If"][0]
+        granted = _if(statement, condition)
+        by_condition.setdefault(condition, {})[granted["Sid"]] = granted
+    return by_condition
+
+
+def test_processor_may_submit_asynchronously_only_in_async_mode(
+    template: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    by_condition = conditional_statements(functions["DepthProcessorFunction"])
+    # Each grant exists only for the backend and mode that use it.
+    assert {condition: set(granted) for condition, granted in by_condition.items()} == {
+        "SageMakerBackend": {"InvokeDepthEndpoint"},
+        "LambdaBackend": {"InvokeDepthFunction", "TakeLargeDepthFunctionAnswers"},
+        "SageMakerAsyncInference": {"SubmitToAsyncEndpoint", "StageAsyncInputs"},
+    }
+    # Async mode applies to the SageMaker backend only: the Lambda backend is invoked synchronously.
+    assert template["Conditions"]["SageMakerAsyncInference"] == {
+        "Fn::And": [{"Condition": "SageMakerBackend"}, {"Condition": "AsyncInference"}]
+    }
+    granted = by_condition["SageMakerAsyncInference"]
     submit = granted["SubmitToAsyncEndpoint"]
     assert submit["Action"] == ["sagemaker:InvokeEndpointAsync"]
     condition, created, existing = submit["Resource"]["Fn::If"]
@@ -1164,3 +1192,215 @@ def test_leftover_async_objects_expire(resources: dict[str, Any]) -> None:
     (rule,) = [r for r in rules if r.get("Prefix") == keys.ASYNC_INFERENCE_PREFIX]
     assert rule["Status"] == "Enabled"
     assert 1 <= rule["ExpirationInDays"] <= 30
+
+
+# ---------------------------------------------------------------- the depth backend (Lambda or SageMaker)
+
+# Every resource that runs SageMaker inference; none may exist with DepthBackend=lambda.
+SAGEMAKER_RESOURCES = (
+    "DepthModel",
+    "DepthEndpointConfig",
+    "DepthEndpoint",
+    "SageMakerExecutionRole",
+    *ASYNC_ONLY,
+)
+LAMBDA_RESOURCES = ("DepthInferenceFunction", "DepthInferenceFunctionRole", "DepthInferenceFunctionLogGroup")
+ECR_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/immichvr-depth-inference:abc"
+
+
+def evaluate(template: dict[str, Any], expression: Any, parameters: dict[str, Any]) -> Any:
+    """A condition's value (Fn::Equals/Not/And/Or, Condition, Ref of a parameter) for `parameters`
+    (the template's defaults where not given)."""
+    if isinstance(expression, dict) and len(expression) == 1:
+        ((name, argument),) = expression.items()
+        if name == "Ref":
+            return parameters.get(argument, template["Parameters"][argument].get("Default", ""))
+        if name == "Condition":
+            return evaluate(template, template["Conditions"][argument], parameters)
+        values = [evaluate(template, item, parameters) for item in as_list(argument)]
+        if name == "Fn::Equals":
+            return str(values[0]) == str(values[1])
+        if name == "Fn::Not":
+            return not values[0]
+        if name == "Fn::And":
+            return all(values)
+        if name == "Fn::Or":
+            return any(values)
+        raise AssertionError(f"no evaluation for {name}")
+    return expression
+
+
+def deployed(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The resources a stack with `parameters` has: those without a condition or whose condition holds."""
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if "Condition" not in resource or evaluate(template, {"Condition": resource["Condition"]}, parameters)
+    }
+
+
+def test_the_depth_backend_is_lambda_by_default_or_sagemaker(template: dict[str, Any]) -> None:
+    backend = template["Parameters"]["DepthBackend"]
+    assert (backend["Default"], sorted(backend["AllowedValues"])) == ("lambda", ["lambda", "sagemaker"])
+    conditions = template["Conditions"]
+    assert conditions["LambdaBackend"] == {"Fn::Equals": [{"Ref": "DepthBackend"}, "lambda"]}
+    assert conditions["SageMakerBackend"] == {"Fn::Equals": [{"Ref": "DepthBackend"}, "sagemaker"]}
+    # The stack makes an endpoint only for the SageMaker backend, even when an image is named.
+    assert conditions["CreateEndpoint"] == {
+        "Fn::And": [
+            {"Condition": "SageMakerBackend"},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "InferenceImageUri"}, ""]}]},
+        ]
+    }
+
+
+def test_each_backend_requires_its_own_image_or_endpoint(template: dict[str, Any]) -> None:
+    rules = template["Rules"]
+    endpoint = rules["DepthEndpointConfigured"]
+    assert endpoint["RuleCondition"] == {"Fn::Equals": [{"Ref": "DepthBackend"}, "sagemaker"]}
+    assert "InferenceImageUri" in json.dumps(endpoint["Assertions"])
+    assert "ExistingEndpointName" in json.dumps(endpoint["Assertions"])
+    function = rules["DepthFunctionConfigured"]
+    assert function["RuleCondition"] == {"Fn::Equals": [{"Ref": "DepthBackend"}, "lambda"]}
+    (assertion,) = function["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DepthFunctionImageUri"}, ""]}]}
+    image = template["Parameters"]["DepthFunctionImageUri"]
+    assert image["AllowedPattern"] == template["Parameters"]["InferenceImageUri"]["AllowedPattern"]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "sagemaker", "lambda_"),
+    [
+        ({"DepthFunctionImageUri": ECR_IMAGE, "InferenceImageUri": ECR_IMAGE}, False, True),
+        ({"DepthBackend": "lambda", "InferenceMode": "async", "InferenceImageUri": ECR_IMAGE}, False, True),
+        ({"DepthBackend": "sagemaker", "InferenceImageUri": ECR_IMAGE}, True, False),
+        ({"DepthBackend": "sagemaker", "ExistingEndpointName": "mine"}, False, False),
+    ],
+)
+def test_only_the_chosen_backends_resources_exist(
+    template: dict[str, Any], parameters: dict[str, Any], sagemaker: bool, lambda_: bool
+) -> None:
+    resources = deployed(template, parameters)
+    for name in ("DepthModel", "DepthEndpointConfig", "DepthEndpoint", "SageMakerExecutionRole"):
+        assert (name in resources) is sagemaker, name
+    for name in LAMBDA_RESOURCES:
+        assert (name in resources) is lambda_, name
+    assert {name for name in SAGEMAKER_RESOURCES if name in resources} <= (
+        set(SAGEMAKER_RESOURCES) if sagemaker else set()
+    )
+
+
+def test_the_default_deployment_costs_nothing_for_inference_while_idle(template: dict[str, Any]) -> None:
+    """Under the defaults (with the images named, as the rules ask), nothing bills by the hour: no
+    endpoint (whose instances bill while running), and a Lambda function without provisioned
+    concurrency (billed per invocation). Real-time stays one parameter away, and is the idle bill."""
+    defaults = deployed(template, {"DepthFunctionImageUri": ECR_IMAGE, "InferenceImageUri": ECR_IMAGE})
+    hourly = {"AWS::SageMaker::Endpoint", "AWS::SageMaker::EndpointConfig", "AWS::Lambda::Version"}
+    assert not [name for name, resource in defaults.items() if resource["Type"] in hourly]
+    assert not [
+        name for name, resource in defaults.items() if "ProvisionedConcurrency" in json.dumps(resource)
+    ]
+    function = defaults["DepthInferenceFunction"]["Properties"]
+    assert "ProvisionedConcurrencyConfig" not in function
+
+    realtime = deployed(template, {"DepthBackend": "sagemaker", "InferenceImageUri": ECR_IMAGE})
+    (variant,) = realtime["DepthEndpointConfig"]["Properties"]["ProductionVariants"]
+    assert variant["InitialInstanceCount"] == 1
+    assert not set(ASYNC_ONLY) & set(realtime)  # nothing scales it to zero: one instance, always
+
+    asynchronous = deployed(
+        template, {"DepthBackend": "sagemaker", "InferenceMode": "async", "InferenceImageUri": ECR_IMAGE}
+    )
+    assert asynchronous["DepthEndpointScalableTarget"]["Properties"]["MinCapacity"] == 0
+
+
+def test_samconfig_deploys_the_zero_idle_default() -> None:
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    overrides = config["default"]["deploy"]["parameters"].get("parameter_overrides", "")
+    assert 'DepthBackend="sagemaker"' not in overrides or 'InferenceMode="async"' in overrides
+    text = (ROOT / "samconfig.toml").read_text()
+    assert "DepthFunctionImageUri" in text  # the example names the image the default needs
+
+
+def test_the_depth_inference_function_is_an_x86_image_capped_by_its_parameters(
+    template: dict[str, Any], resources: dict[str, Any], functions: dict[str, Any]
+) -> None:
+    function = resources["DepthInferenceFunction"]
+    assert (function["Type"], function["Condition"]) == ("AWS::Lambda::Function", "LambdaBackend")
+    props = function["Properties"]
+    assert props["PackageType"] == "Image"
+    assert props["Code"] == {"ImageUri": {"Ref": "DepthFunctionImageUri"}}
+    assert "Handler" not in props
+    assert "Runtime" not in props
+    assert props["Architectures"] == ["x86_64"]
+    assert props["MemorySize"] == {"Ref": "DepthFunctionMemorySize"}
+    memory = template["Parameters"]["DepthFunctionMemorySize"]
+    assert memory["MaxValue"] == memory["Default"] == 10240  # Lambda's most: 6 vCPUs
+    assert memory["MinValue"] >= 2048
+    # The processor's client waits past the function's timeout, and the processor past both.
+    assert (
+        props["Timeout"]
+        < LAMBDA_READ_TIMEOUT_S
+        < functions["DepthProcessorFunction"]["Properties"]["Timeout"]
+    )
+    assert props["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "ReserveDepthFunctionConcurrency",
+            {"Ref": "DepthFunctionMaxConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert template["Conditions"]["ReserveDepthFunctionConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "DepthFunctionMaxConcurrency"}, 0]}]
+    }
+    assert props["Role"] == {"Fn::GetAtt": ["DepthInferenceFunctionRole", "Arn"]}
+    assert props["TracingConfig"] == {"Mode": "Active"}
+    log_group = resources["DepthInferenceFunctionLogGroup"]
+    assert log_group["Condition"] == "LambdaBackend"
+    assert log_group["Properties"]["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${DepthInferenceFunction}"}
+    assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_the_depth_inference_function_may_only_log_trace_and_write_its_large_answers(
+    resources: dict[str, Any],
+) -> None:
+    role = resources["DepthInferenceFunctionRole"]
+    assert role["Condition"] == "LambdaBackend"
+    props = role["Properties"]
+    (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+    assert (trust["Principal"], trust["Action"]) == ({"Service": "lambda.amazonaws.com"}, "sts:AssumeRole")
+    managed = {sub_text(arn).rsplit("/", 1)[-1] for arn in props["ManagedPolicyArns"]}
+    assert managed == {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
+    (policy,) = props["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], as_list(statement["Action"])) == ("Allow", ["s3:PutObject"])
+    bucket_arn = "arn:${AWS::Partition}:s3:::${BucketNamePrefix}-${AWS::AccountId}-${AWS::Region}/"
+    assert sub_text(statement["Resource"]) == bucket_arn + LAMBDA_ANSWERS_PREFIX + "*"
+
+
+def test_only_the_processor_may_invoke_the_depth_inference_function(
+    functions: dict[str, Any], template: dict[str, Any]
+) -> None:
+    granted = conditional_statements(functions["DepthProcessorFunction"])["LambdaBackend"]
+    invoke = granted["InvokeDepthFunction"]
+    assert (invoke["Effect"], as_list(invoke["Action"])) == ("Allow", ["lambda:InvokeFunction"])
+    assert invoke["Resource"] == {"Fn::GetAtt": ["DepthInferenceFunction", "Arn"]}
+    take = granted["TakeLargeDepthFunctionAnswers"]
+    assert as_list(take["Action"]) == ["s3:GetObject", "s3:DeleteObject"]
+    assert sub_text(take["Resource"]).endswith("/" + LAMBDA_ANSWERS_PREFIX + "*")
+    invokers = {
+        name
+        for name, function in functions.items()
+        for statement in statements_of(function["Properties"]["Policies"])
+        if any(action.startswith("lambda:") for action in as_list(statement.get("Action")))
+    }
+    assert invokers == {"DepthProcessorFunction"}
+    env = functions["DepthProcessorFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["DEPTH_INFERENCE_FUNCTION_NAME"] == {
+        "Fn::If": ["LambdaBackend", {"Ref": "DepthInferenceFunction"}, ""]
+    }
+    outputs = template["Outputs"]
+    assert outputs["DepthInferenceFunctionName"]["Condition"] == "LambdaBackend"
+    assert outputs["DepthEndpointName"]["Condition"] == "SageMakerBackend"

@@ -44,6 +44,8 @@ class Settings:
     # "realtime": the processor waits for the endpoint; "async": it submits to an asynchronous
     # endpoint and the inference completion function stores the answers.
     inference_mode: str = "realtime"
+    # DEPTH_BACKEND=lambda: the depth inference function the processor invokes synchronously.
+    depth_inference_function_name: str = ""
     # Regenerate and evict: full-resolution maps unread this many days are evicted (0: never).
     evict_after_days: int = 0
     regenerate_retry_after_s: int = 30
@@ -82,6 +84,7 @@ class Settings:
             max_upload_bytes=_int("MAX_UPLOAD_BYTES", 200 * MIB),
             thumbnail_long_side=_int("THUMBNAIL_LONG_SIDE", 1440),
             inference_mode=env("INFERENCE_MODE", "") or "realtime",
+            depth_inference_function_name=env("DEPTH_INFERENCE_FUNCTION_NAME", ""),
             evict_after_days=_int("EVICT_AFTER_DAYS", 0),
             regenerate_retry_after_s=_int("REGENERATE_RETRY_AFTER_S", 30),
             import_queue_url=env("IMPORT_QUEUE_URL", ""),
