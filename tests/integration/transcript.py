@@ -62,6 +62,8 @@ RUNNER_ENV = {
     "THUMBNAIL_INPUT_SIZE": "70",
     "FULL_RESOLUTION_INPUT_SIZE": "140",
     "OMP_NUM_THREADS": "1",
+    # float32 whatever the processor offers: bf16 units would change the maps from machine to machine.
+    "DEPTH_DTYPE": "float32",
     # Small photos' maps (about 0.1 MB) are sent inline, the upload's (about 0.9 MB) by redirect.
     "MAX_INLINE_RESPONSE_BYTES": "500000",
 }
