@@ -81,8 +81,14 @@ def create_app(
     async def ping(_: Request) -> Response:
         if state.service is not None:
             engine = state.service.engine
+            # 200 is all SageMaker reads; the body says what serves: device, dtype and why that dtype.
             return JSONResponse(
-                {"status": "ready", "model_name": engine.model_name, "model_version": engine.model_version}
+                {
+                    "status": "healthy",
+                    "model_name": engine.model_name,
+                    "model_version": engine.model_version,
+                    **engine.precision.describe(),
+                }
             )
         if state.load_error is not None:
             return _error(HTTPStatus.SERVICE_UNAVAILABLE, "model_load_failed", state.load_error)

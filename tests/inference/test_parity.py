@@ -1,5 +1,6 @@
 """Our serving path against the transformers reference: AutoImageProcessor, the model, and
-post_process_depth_estimation, on the same saved model and the same image."""
+post_process_depth_estimation, on the same saved model and the same image, in float32 and in bfloat16
+(forced with DEPTH_DTYPE, so the bf16 path is checked on any CPU; emulated where it has no bf16 units)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ from tests.inference.helpers import decode_depth
 from tests.support.images import jpeg_bytes
 
 TOLERANCE = 1e-2  # of the reference's depth range
+
+
+@pytest.fixture(scope="module", params=["float32", "bfloat16"])
+def engine(request: pytest.FixtureRequest, tiny_model_dir: Path) -> DepthEngine:
+    """The engine in each precision the CPU serves, chosen as production chooses it: DEPTH_DTYPE."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEPTH_DTYPE", request.param)
+        engine = DepthEngine.load(str(tiny_model_dir), device="cpu")
+    assert engine.precision.name == request.param
+    return engine
 
 
 def reference_depth(

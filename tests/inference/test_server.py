@@ -49,8 +49,19 @@ def test_ping_is_503_while_the_model_loads_and_200_once_it_is_warm(engine: Depth
 
         release.set()
         wait_until_ready(client)
-        ready = client.get("/ping").json()
-        assert ready == {"status": "ready", "model_name": "depth-anything-v2", "model_version": "custom-32"}
+        ready = client.get("/ping")
+        assert ready.status_code == 200
+        # What serves, in which precision and why: the engine's own account of it.
+        assert ready.json() == {
+            "status": "healthy",
+            "model_name": "depth-anything-v2",
+            "model_version": "custom-32",
+            "device": "cpu",
+            "dtype": engine.precision.name,
+            "reason": engine.precision.reason,
+        }
+        assert ready.json()["dtype"] in ("bfloat16", "float32")
+        assert ready.json()["reason"]
 
 
 def test_ping_explains_a_failed_load() -> None:
@@ -65,6 +76,38 @@ def test_ping_explains_a_failed_load() -> None:
         assert answer.status_code == 503
         assert answer.json()["error"] == "model_load_failed"
         assert "DEPTH_MODEL" in answer.json()["message"]
+
+
+def test_ping_says_which_precision_serves_and_why(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPTH_DTYPE", "bfloat16")
+    engine = DepthEngine.load(str(tiny_model_dir), device="cpu", warm_up=False)
+
+    with TestClient(create_app(lambda: engine, ServerSettings())) as client:
+        wait_until_ready(client)
+        body = client.get("/ping").json()
+
+    assert (body["status"], body["device"], body["dtype"]) == ("healthy", "cpu", "bfloat16")
+    assert body["reason"].startswith("DEPTH_DTYPE=bfloat16")  # "(emulated: ...)" on a CPU without bf16 units
+
+
+def test_a_bad_depth_dtype_keeps_ping_at_503_naming_the_choices(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPTH_DTYPE", "float8")
+
+    with TestClient(create_app(lambda: DepthEngine.load(str(tiny_model_dir), device="cpu"))) as client:
+        deadline = time.monotonic() + 10
+        while (answer := client.get("/ping")).json().get("status") == "loading":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "model_load_failed"
+    assert (
+        "DEPTH_DTYPE must be one of auto, bfloat16, float32 on cpu, not 'float8'" in answer.json()["message"]
+    )
 
 
 def test_invocation_answers_a_16_bit_png_at_the_working_resolution_with_its_facts(client: TestClient) -> None:
