@@ -1,4 +1,5 @@
-"""SQS-triggered: make the depth maps of each queued media item, reporting failures per message."""
+"""SQS-triggered: make the depth maps of each queued media item (then the derivatives the deployment
+premakes), or one derivative too large to make within an API request; failures reported per message."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from immichvr_depth.depth.backends import (
 )
 from immichvr_depth.depth.processing import process_media_item, submit_media_item
 from immichvr_depth.platform.observability import logger, metrics
+from immichvr_depth.serving import derivatives
 from immichvr_depth.store.processing_queue import ProcessingMessage
 
 # A batch whose every record failed is reported like any other: the failures go back to the queue.
@@ -27,6 +29,9 @@ def handle_record(record: SQSRecord) -> None:
     logger.append_keys(
         message_id=record.message_id, receive_count=record.attributes.approximate_receive_count
     )
+    if message.derivative is not None:
+        derivatives.make_queued(message.media_item_id, dict(message.derivative))
+        return
     # In async mode the answer comes later, to the completion function; the Lambda backend is always
     # synchronous.
     if submits_asynchronously():
@@ -34,6 +39,7 @@ def handle_record(record: SQSRecord) -> None:
     else:
         outcome = process_media_item(message.media_item_id, backend_from_settings(), message.regenerate)
     logger.info("media item processed", status=outcome.status.value, made=[v.value for v in outcome.made])
+    derivatives.premake(message.media_item_id, outcome.made)
 
 
 @logger.inject_lambda_context(clear_state=True)

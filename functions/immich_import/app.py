@@ -1,18 +1,21 @@
 """POST /api/immich/import/{assetId}: bring one Immich photo in and queue it for depth;
-POST /api/immich/import/album/{albumId}: queue the import of every photo of an album."""
+POST /api/immich/import/album/{albumId}: queue the import of every photo of an album;
+GET /api/immich/assets: the Immich library's images, newest first, with what was imported of each."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from immichvr_depth.intake import library
 from immichvr_depth.intake.immich import ImmichClient
 from immichvr_depth.intake.immich_import import import_asset
-from immichvr_depth.intake.responses import AlbumImportQueued, AssetImported
+from immichvr_depth.intake.responses import AlbumImportQueued, AssetImported, ImmichLibraryPage
 from immichvr_depth.intake.sync import queue_album_import
 from immichvr_depth.platform.http import (
     ERROR_RESPONSES,
@@ -74,6 +77,41 @@ def import_immich_album(albumId: str) -> Response[Any]:  # noqa: N803 - the rout
     with ImmichClient.from_settings(settings, immich_api_key(settings)) as client:
         result = queue_album_import(album_id, client)
     return json_response(HTTPStatus.ACCEPTED, AlbumImportQueued.of(result))
+
+
+@app.get(
+    "/api/immich/assets",
+    summary="The Immich library's images, newest first, with what was imported of each",
+    responses={
+        200: json_answer("a page of the library's images and the cursor of the next", ImmichLibraryPage),
+        **ERROR_RESPONSES,
+        502: error_response("Immich refused our key or lacks a permission (named)"),
+        504: error_response("Immich unreachable or too slow"),
+    },
+    tags=["immich"],
+)
+def list_immich_assets(
+    size: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=library.MAX_PAGE_SIZE,
+            description=(
+                f"images per page; {library.DEFAULT_PAGE_SIZE} when omitted, the cursor's own with a cursor"
+            ),
+        ),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=64, description="the previous page's `nextCursor`; omitted for the first"),
+    ] = None,
+) -> Response[Any]:
+    # The cursor is checked before anything reaches Immich, so a bad one is a 400 whatever Immich's state.
+    position = library.position(size, cursor)
+    settings = get_settings()
+    with ImmichClient.from_settings(settings, immich_api_key(settings)) as client:
+        page = library.list_page(client, position)
+    return json_response(HTTPStatus.OK, ImmichLibraryPage.of(page))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

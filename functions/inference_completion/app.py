@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from immichvr_depth.depth.async_inference import Notification
-from immichvr_depth.depth.completion import handle_notification
+from immichvr_depth.depth.completion import Result, handle_notification
 from immichvr_depth.platform.observability import logger, metrics
+from immichvr_depth.serving import derivatives
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -23,6 +24,8 @@ def handle_record(record: SQSRecord) -> None:
     )
     completion = handle_notification(Notification.from_json(record.body))
     logger.info("inference notification handled", result=completion.result.value, reason=completion.reason)
+    if completion.result is Result.STORED and completion.media_item_id and completion.version:
+        derivatives.premake(completion.media_item_id, [completion.version])
 
 
 @logger.inject_lambda_context(clear_state=True)

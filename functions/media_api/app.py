@@ -1,4 +1,5 @@
-"""The media API: item status, listings, depth maps (regenerated on demand), deletes, and upload tickets."""
+"""The media API: item status, listings, depth-map info and regeneration, deletes, upload tickets, health
+and the API's documentation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,7 +18,6 @@ from immichvr_depth.intake.responses import UploadTicketIssued
 from immichvr_depth.intake.upload_tickets import presign_upload
 from immichvr_depth.platform.http import (
     ERROR_RESPONSES,
-    binary_response,
     build_resolver,
     error_response,
     json_answer,
@@ -26,10 +26,10 @@ from immichvr_depth.platform.http import (
     require_media_item_id,
 )
 from immichvr_depth.platform.observability import logger
-from immichvr_depth.serving import deletion, delivery, regeneration
+from immichvr_depth.serving import deletion, regeneration
 from immichvr_depth.serving.responses import (
     DepthInfo,
-    DepthMapRegenerating,
+    Health,
     MediaPage,
     MediaStatus,
     RegenerationQueued,
@@ -45,22 +45,6 @@ app = build_resolver()
 _CONFLICT: OpenAPIResponse = error_response(
     "the item is being imported, queued, processed or deleted: try again once it settles"
 )
-_TEXT: dict[str, Any] = {"type": "string"}
-# What a depth map's download, its 304 and its 307 say about the map.
-_DEPTH_MAP_HEADERS: dict[str, Any] = {
-    "ETag": {"description": "the map's version; send it back in If-None-Match", "schema": _TEXT},
-    "Cache-Control": {"description": "private, cached for a day, revalidated after", "schema": _TEXT},
-    "X-Depth-Map-Version": {
-        "description": "the version served",
-        "schema": {"type": "string", "enum": [version.value for version in VersionType]},
-    },
-    "X-Model-Name": {"description": "the depth model that made the map", "schema": _TEXT},
-    "X-Model-Version": {"description": "its version", "schema": _TEXT},
-    "X-Generated-At": {
-        "description": "when the map was made",
-        "schema": {"type": "string", "format": "date-time"},
-    },
-}
 
 
 class UploadRequest(BaseModel):
@@ -149,57 +133,6 @@ def regenerate_depth(
 
 
 @app.get(
-    "/api/media/<id>/depth",
-    summary="Download a depth map (16-bit PNG)",
-    responses={
-        200: {
-            "description": "the PNG",
-            "headers": _DEPTH_MAP_HEADERS,
-            # OpenAPI 3.1 declares a binary body by its media type alone, without a schema.
-            "content": {"image/png": {}},
-        },
-        202: {
-            **json_answer(
-                "the map was evicted and is being made again: retry after Retry-After seconds",
-                DepthMapRegenerating,
-            ),
-            "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}},
-        },
-        304: no_body("unchanged since the ETag sent in If-None-Match", _DEPTH_MAP_HEADERS),
-        307: no_body(
-            "too large to send inline: a short-lived presigned S3 URL in Location",
-            {
-                "Location": {
-                    "description": "the presigned S3 URL",
-                    "schema": {"type": "string", "format": "uri"},
-                },
-                **_DEPTH_MAP_HEADERS,
-            },
-        ),
-        **ERROR_RESPONSES,
-    },
-    tags=["depth"],
-)
-def get_depth(
-    id: str,
-    version: Annotated[VersionType, Query()] = VersionType.FULL_RESOLUTION,
-    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
-) -> Response[str]:
-    result = delivery.download(require_media_item_id(id), version, if_none_match)
-    if result.regenerating is not None:
-        return json_response(HTTPStatus.ACCEPTED, result.regenerating, result.headers)
-    if result.not_modified:
-        return Response(status_code=HTTPStatus.NOT_MODIFIED, headers=result.headers, body="")
-    if result.redirect_url:
-        return Response(
-            status_code=HTTPStatus.TEMPORARY_REDIRECT,
-            headers=result.headers | {"Location": result.redirect_url},
-            body="",
-        )
-    return binary_response("image/png", result.body or b"", result.headers)
-
-
-@app.get(
     "/api/media/<id>/depth/info",
     summary="The metadata of every depth map of an item, without the files",
     responses={200: json_answer("the depth maps' metadata", DepthInfo), **ERROR_RESPONSES},
@@ -208,6 +141,16 @@ def get_depth(
 def get_depth_info(id: str) -> Response[Any]:
     item = media_items.get_item(require_media_item_id(id))
     return json_response(HTTPStatus.OK, DepthInfo.of(item, depth_maps.all_for(item.media_item_id)))
+
+
+@app.get(
+    "/api/health",
+    summary="Whether the API answers, and its release",
+    responses={200: json_answer("it answers", Health), **ERROR_RESPONSES},
+    tags=["health"],
+)
+def health() -> Response[Any]:
+    return json_response(HTTPStatus.OK, Health())
 
 
 @app.get("/api/openapi.json", include_in_schema=False)

@@ -4,7 +4,10 @@ HTTP itself is uvicorn's (a maintained server: framing, keep-alive, a deep liste
 thread of the runner; the gateway is the ASGI app it serves. The app builds the event, routes it, checks
 the API key, and calls the function in a thread of its own, never on the event loop. What uvicorn does
 not limit, the gateway does as API Gateway does: a 10 MB payload, a 10 KB request head, and a deadline
-for a request's head and body so that a client that stops sending frees what it held."""
+for a request's head and body so that a client that stops sending frees what it held. Binary payloads
+follow the API's BinaryMediaTypes in template.yaml as API Gateway's do: a request body whose
+Content-Type is listed reaches the function base64-encoded, and a function's base64 body reaches the
+client as bytes only when the request's first Accept type is listed, as base64 text otherwise."""
 
 from __future__ import annotations
 
@@ -18,10 +21,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import formatdate
+from functools import cache
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -32,7 +36,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from immichvr_local.functions import FunctionPool
 from immichvr_local.logs import logger
-from immichvr_local.template import Route
+from immichvr_local.template import Route, Template
 
 STAGE = "v1"
 # Routes of the local runner itself (e.g. running a schedule now); never part of the deployed API.
@@ -61,6 +65,29 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
+@cache
+def template_binary_media_types() -> tuple[str, ...]:
+    """The API's BinaryMediaTypes in template.yaml (read once: the template does not change while the
+    runner runs)."""
+    return Template.load().binary_media_types()
+
+
+def is_binary_media_type(media_type: str | None, binary_media_types: Sequence[str]) -> bool:
+    """API Gateway's rule, from the shared package's one statement of it. Imported when first used:
+    the shared package's modules read the environment when imported, and the runner sets it after
+    importing this module."""
+    from immichvr_depth.platform.http import is_binary_media_type as listed
+
+    return listed(media_type, binary_media_types)
+
+
+def binary_accepted(accept: str | None, binary_media_types: Sequence[str]) -> bool:
+    """Whether API Gateway hands a function's base64 body to this request's client as bytes."""
+    from immichvr_depth.platform.http import binary_accepted as accepted
+
+    return accepted(accept, binary_media_types)
+
+
 def build_event(
     method: str,
     raw_path: str,
@@ -69,14 +96,26 @@ def build_event(
     route: Route,
     path_parameters: dict[str, str],
     source_ip: str,
+    *,
+    binary_media_types: Sequence[str] | None = None,
 ) -> dict[str, Any]:
+    """The REST proxy event of a request; `binary_media_types` are the API's (None: the template's)."""
     split = urlsplit(raw_path)
     query = parse_qsl(split.query, keep_blank_values=True)
     multi_query: dict[str, list[str]] = {}
     for key, value in query:
         multi_query.setdefault(key, []).append(value)
     content_type = _header(headers, "Content-Type") or ""
-    is_text = not body or (content_type.startswith(_TEXT_TYPES) and _is_utf8(body))
+    if binary_media_types is None:
+        binary_media_types = template_binary_media_types()
+    # API Gateway base64-encodes a body whose Content-Type is a binary media type and passes any
+    # other as text. The runner also base64-encodes a body that is neither a text type nor UTF-8,
+    # where API Gateway would pass mangled text: the function sees the bytes sent, and refuses them.
+    is_text = not body or (
+        not is_binary_media_type(content_type, binary_media_types)
+        and content_type.startswith(_TEXT_TYPES)
+        and _is_utf8(body)
+    )
     request_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     return {
@@ -153,12 +192,17 @@ class Gateway:
         local_handler: LocalHandler | None = None,
         *,
         request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        binary_media_types: Sequence[str] | None = None,
     ) -> None:
         self.routes = routes
         self.pools = pools
         self.api_key = api_key
         self.local_handler = local_handler
         self.request_timeout_s = request_timeout_s
+        # The API's BinaryMediaTypes (None: template.yaml's, which the deployed API is made from).
+        self.binary_media_types: tuple[str, ...] = tuple(
+            template_binary_media_types() if binary_media_types is None else binary_media_types
+        )
         # Each function's calls run in threads of its own, as many as it has instances: one function's
         # queue of requests never takes the threads another's need.
         self._executors: dict[str, ThreadPoolExecutor] = {}
@@ -226,7 +270,8 @@ class Gateway:
             return  # answered already (too large, too slow), or the client went away
         client = scope.get("client")
         result = await self._dispatch(method, target, path, headers, body, client[0] if client else "")
-        await _send_lambda_result(send, result)
+        accepted = binary_accepted(_header(headers, "Accept"), self.binary_media_types)
+        await _send_lambda_result(send, result, deliver_bytes=accepted)
         logger.info("request", method=method, path=path, ms=round((time.perf_counter() - started) * 1000, 1))
 
     async def _read_body(self, receive: Receive, send: Send, headers: Mapping[str, str]) -> bytes | None:
@@ -283,7 +328,16 @@ class Gateway:
         route, params = found
         if not self.key_accepted(route, method, headers):
             return _json_result(HTTPStatus.FORBIDDEN, _FORBIDDEN)
-        event = build_event(method, target, headers, body, route, params, source_ip)
+        event = build_event(
+            method,
+            target,
+            headers,
+            body,
+            route,
+            params,
+            source_ip,
+            binary_media_types=self.binary_media_types,
+        )
         pool = self.pools[route.function]
         try:
             result = await loop.run_in_executor(
@@ -310,11 +364,29 @@ _TOO_LONG = {"message": "Request Too Long"}  # API Gateway's answer to a payload
 _HEAD_TOO_LARGE = {"message": "Request Header Fields Too Large"}
 
 
-async def _send_lambda_result(send: Send, result: dict[str, Any], *, close: bool = False) -> None:
-    """The function's result as API Gateway's REST proxy answers it: its status, its headers and multi-value
-    headers (the gateway's own Content-Length, never the function's framing headers), its body decoded."""
+def _payload(result: Mapping[str, Any], deliver_bytes: bool) -> bytes:
+    """The body API Gateway sends for a proxy result: a base64 body (isBase64Encoded) decoded when the
+    request accepts binary, else that base64 text as it is; ValueError for base64 that is not."""
     raw = result.get("body") or ""
-    payload = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+    if result.get("isBase64Encoded") and deliver_bytes:
+        return base64.b64decode(raw)
+    return str(raw).encode()
+
+
+async def _send_lambda_result(
+    send: Send, result: dict[str, Any], *, deliver_bytes: bool = False, close: bool = False
+) -> None:
+    """The function's result as API Gateway's REST proxy answers it: its status, its headers and multi-value
+    headers (the gateway's own Content-Length, never the function's framing headers), and its body,
+    decoded from base64 only when `deliver_bytes` (binary_accepted). The headers are the function's
+    either way: a body left as base64 text keeps its Content-Type (image/png), as API Gateway's does."""
+    try:
+        payload = _payload(result, deliver_bytes)
+    except ValueError:  # binascii.Error, or a body that is not even ASCII
+        # API Gateway answers 500 to a base64 body it cannot decode.
+        logger.error("handler returned a body that is not base64")
+        result = _json_result(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": "Internal server error"})
+        payload = _payload(result, deliver_bytes)
     headers: dict[str, list[str]] = {k: [str(v)] for k, v in (result.get("headers") or {}).items()}
     for key, values in (result.get("multiValueHeaders") or {}).items():
         headers.setdefault(key, []).extend(str(v) for v in values if str(v) not in headers.get(key, []))

@@ -21,7 +21,8 @@ VERSION = "1.0.0"
 DESCRIPTION = (
     "Depth maps for the photos of an Immich library, for ImmichVR. Every route needs the `x-api-key` "
     "header, except Immich's workflow webhook, which carries a shared secret instead. Send "
-    "`Accept: image/png` when downloading a depth map."
+    "`Accept: image/png` (or `image/jpeg`) to have an image inline; other requests for images are "
+    "redirected to S3, which sends the bytes as they are."
 )
 
 
@@ -29,8 +30,9 @@ def _resolvers() -> list[APIGatewayRestResolver]:
     from functions.immich_import.app import app as import_app
     from functions.immich_webhook.app import app as webhook_app
     from functions.media_api.app import app as media_app
+    from functions.media_files.app import app as files_app
 
-    return [import_app, webhook_app, media_app]
+    return [import_app, webhook_app, media_app, files_app]
 
 
 def build_document() -> dict[str, Any]:

@@ -151,6 +151,16 @@ class Template:
         # Literal routes win over parameterised ones, as in API Gateway.
         return sorted(routes, key=lambda route: route.resource.count("{"))
 
+    def binary_media_types(self) -> tuple[str, ...]:
+        """The API's BinaryMediaTypes as API Gateway gets them: SAM has each `/` written `~1` and
+        turns it back (samtranslator's swagger.add_binary_media_types replaces `~1` only)."""
+        listed: list[str] = []
+        for api in self.of_type("AWS::Serverless::Api").values():
+            listed += [
+                str(media_type) for media_type in api.get("Properties", {}).get("BinaryMediaTypes", [])
+            ]
+        return tuple(media_type.replace("~1", "/") for media_type in listed)
+
     def event_sources(self, event_type: str) -> list[tuple[FunctionSpec, dict[str, Any]]]:
         return [
             (spec, event["Properties"])

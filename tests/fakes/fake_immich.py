@@ -17,14 +17,17 @@ What Immich does and the fake copies:
 
 Test knobs, per asset: trashed, offline, type VIDEO, denied permissions, a delay before answering,
 a stall in the middle of a download, chunked transfer (no Content-Length), a preview not made yet
-(404 for the next N preview requests, as right after an upload), its visibility and ``updatedAt``;
+(404 for the next N preview requests, as right after an upload), its visibility, ``updatedAt`` and
+``createdAt`` (when it reached Immich);
 albums (``add_album``); per path: fail the next N requests with a 5xx (or any status); and a count of
 requests per path.
 
 Search (``POST /api/search/metadata``) filters as Immich does: ``type``, ``visibility`` (timeline and
-archive when not given), ``updatedAfter`` (inclusive), ``albumIds`` (assets in *all* of them),
-trashed assets left out unless ``withDeleted``; newest first (``order``), ``size``/``page`` paging
-with ``nextPage`` the next page number as a string, or null on the last page.
+archive when not given), ``updatedAfter`` and ``createdBefore``/``createdAfter`` (inclusive),
+``albumIds`` (assets in *all* of them), trashed assets left out unless ``withDeleted``; sorted by
+``fileCreatedAt``, newest first unless ``order`` is ``asc``; ``size``/``page`` paging with
+``nextPage`` the next page number as a string, or null on the last page; each asset without its
+``exifInfo`` unless ``withExif`` (Immich joins the EXIF table only then).
 
 Standalone, for the local runner's end-to-end tests::
 
@@ -75,6 +78,7 @@ _ALBUM_PATH = re.compile(r"^/api/albums/(?P<id>[^/]+)$")
 ALBUM_READ = "album.read"
 ASSET_TYPES = ("IMAGE", "VIDEO", "AUDIO", "OTHER")
 VISIBILITIES = ("archive", "timeline", "hidden", "locked")
+SEARCH_ORDERS = ("asc", "desc")
 MAX_SEARCH_SIZE = 1000
 DEFAULT_SEARCH_SIZE = 250
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
@@ -185,6 +189,9 @@ class FakeAsset:
     created_at: datetime = field(default_factory=lambda: datetime(2024, 1, 15, 19, 30, tzinfo=UTC))
     # Immich's updatedAt (what search's updatedAfter compares); created_at when not set.
     updated_at: datetime | None = None
+    # Immich's createdAt, when the file reached Immich (what search's createdBefore/After compare);
+    # created_at when not set.
+    uploaded_at: datetime | None = None
     visibility: str = "timeline"
     # Preview requests answered 404 ("Asset media not found") before the preview exists, as between
     # an upload and the end of Immich's thumbnail job.
@@ -193,6 +200,10 @@ class FakeAsset:
     @property
     def last_update(self) -> datetime:
         return self.updated_at or self.created_at
+
+    @property
+    def upload(self) -> datetime:
+        return self.uploaded_at or self.created_at
 
     @property
     def preview_ready(self) -> bool:
@@ -269,7 +280,7 @@ def asset_json(asset: FakeAsset, version: str) -> dict[str, Any]:
         body["deviceAssetId"] = f"web-{asset.original_file_name}-1705347000000"
         body["deviceId"] = "WEB"
     if not v1:
-        body["createdAt"] = taken
+        body["createdAt"] = _iso(asset.upload)
         body["isEdited"] = False
         body["width"] = width
         body["height"] = height
@@ -515,6 +526,11 @@ class FakeImmich:
         updated_after = query.get("updatedAfter")
         if updated_after is not None and asset.last_update < _parse_time(updated_after):
             return False
+        created_before, created_after = query.get("createdBefore"), query.get("createdAfter")
+        if created_before is not None and asset.upload > _parse_time(created_before):
+            return False
+        if created_after is not None and asset.upload < _parse_time(created_after):
+            return False
         return all(
             asset.id in self.albums.get(album_id.lower(), _NO_ALBUM).asset_ids
             for album_id in query.get("albumIds", [])
@@ -696,6 +712,9 @@ class _Handler(BaseHTTPRequestHandler):
         page, has_next = self.fake.search(query)
         number = int(query.get("page") or 1)
         items = [asset_json(asset, self.fake.version) for asset in page]
+        if query.get("withExif") is not True:
+            for item in items:
+                del item["exifInfo"]
         self._json(
             200,
             {
@@ -843,11 +862,14 @@ def _search_problem(query: object) -> tuple[str, str] | None:
         return "type", f"must be one of {', '.join(ASSET_TYPES)}"
     if "visibility" in query and query["visibility"] not in VISIBILITIES:
         return "visibility", f"must be one of {', '.join(VISIBILITIES)}"
-    if "updatedAfter" in query:
-        try:
-            _parse_time(str(query["updatedAfter"]))
-        except ValueError:
-            return "updatedAfter", "must be a date-time"
+    if "order" in query and query["order"] not in SEARCH_ORDERS:
+        return "order", f"must be one of {', '.join(SEARCH_ORDERS)}"
+    for name in ("updatedAfter", "createdBefore", "createdAfter"):
+        if name in query:
+            try:
+                _parse_time(str(query[name]))
+            except ValueError:
+                return name, "must be a date-time"
     album_ids = query.get("albumIds", [])
     if not isinstance(album_ids, list) or not all(isinstance(a, str) and _UUID.match(a) for a in album_ids):
         return "albumIds", "must be a list of UUIDs"

@@ -66,7 +66,7 @@ def test_the_runner_reads_the_same_public_routes_the_template_test_pins() -> Non
     # test_template.py checks the template (and SAM's expansion of it) requires keys everywhere
     # else; the runner must read the template the same way, or the tests below prove nothing.
     assert PUBLIC == PUBLIC_ROUTES
-    assert len(PROTECTED) == 9
+    assert len(PROTECTED) == 14
 
 
 # Every way of presenting something other than the key, in the one place API Gateway reads it.

@@ -41,7 +41,12 @@ def test_an_upload_ends_with_both_depth_maps_made_by_the_lambda_handler(runner: 
 
     assert status["processing_status"] == "completed", status
     for version in ("thumbnail", "full_resolution"):
-        depth = runner.call("GET", f"/api/media/{status['media_item_id']}/depth", params={"version": version})
+        depth = runner.call(
+            "GET",
+            f"/api/media/{status['media_item_id']}/depth",
+            params={"version": version},
+            headers={"Accept": "image/png"},
+        )
         assert depth.status_code == 200, depth.text
         assert depth.headers["X-Model-Name"] == "depth-anything-v2"
         with Image.open(io.BytesIO(depth.content)) as png:

@@ -47,7 +47,12 @@ def test_an_immich_import_ends_with_both_depth_maps_downloadable(runner: Runner,
     assert full.headers["X-Depth-Map-Version"] == "full_resolution"
     for header in ("X-Model-Name", "X-Model-Version", "X-Generated-At", "ETag"):
         assert full.headers[header]
-    thumb = runner.call("GET", f"/api/media/{media_item_id}/depth", params={"version": "thumbnail"})
+    thumb = runner.call(
+        "GET",
+        f"/api/media/{media_item_id}/depth",
+        params={"version": "thumbnail"},
+        headers={"Accept": "image/png"},
+    )
     assert thumb.headers["X-Depth-Map-Version"] == "thumbnail"
     assert _png(thumb).size[1] > _png(thumb).size[0]
     info = runner.call("GET", f"/api/media/{media_item_id}/depth/info").json()

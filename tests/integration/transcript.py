@@ -535,7 +535,20 @@ def _depth_downloads(rec: Recorder, item: str) -> None:
         f"/api/media/{item}/depth",
         headers={"Accept": "image/png"},
     )
-    thumb = send("the thumbnail map", "GET", f"/api/media/{item}/depth", params={"version": "thumbnail"})
+    thumb = send(
+        "the thumbnail map",
+        "GET",
+        f"/api/media/{item}/depth",
+        params={"version": "thumbnail"},
+        headers={"Accept": "image/png"},
+    )
+    send(
+        "the thumbnail map, asked as fetch() asks: redirected to S3, where API Gateway would send base64",
+        "GET",
+        f"/api/media/{item}/depth",
+        params={"version": "thumbnail"},
+        headers={"Accept": "*/*"},
+    )
     send(
         "the full-resolution map, unchanged since its ETag",
         "GET",
@@ -555,7 +568,7 @@ def _depth_downloads(rec: Recorder, item: str) -> None:
         "GET",
         f"/api/media/{item}/depth",
         params={"version": "thumbnail"},
-        headers={"If-None-Match": '"0000"'},
+        headers={"Accept": "image/png", "If-None-Match": '"0000"'},
     )
     send("a version that does not exist", "GET", f"/api/media/{item}/depth", params={"version": "huge"})
     send("the map of an item that does not exist", "GET", f"/api/media/{UNKNOWN}/depth")
@@ -737,7 +750,13 @@ def _regeneration(rec: Recorder, runner: Runner, item: str) -> None:
     _settled(runner, item)
     send("the item after two regenerations", "GET", f"/api/media/{item}")
     send("the maps' metadata after two regenerations", "GET", f"/api/media/{item}/depth/info")
-    send("the regenerated thumbnail map", "GET", f"/api/media/{item}/depth", params={"version": "thumbnail"})
+    send(
+        "the regenerated thumbnail map",
+        "GET",
+        f"/api/media/{item}/depth",
+        params={"version": "thumbnail"},
+        headers={"Accept": "image/png"},
+    )
 
 
 def _deletion(rec: Recorder, item: str, upload_item: str) -> None:

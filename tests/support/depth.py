@@ -12,7 +12,6 @@ import numpy as np
 from PIL import Image
 
 from functions.depth_processor import app as processor
-from functions.media_api import app as media_api
 from immichvr_depth.depth.backends import DepthPrediction
 from immichvr_depth.depth.processing import process_media_item
 from immichvr_depth.platform import aws
@@ -21,7 +20,7 @@ from immichvr_depth.store.keys import original_key, thumbnail_key
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import MediaItem
 from immichvr_local.worker import sqs_event
-from tests.support.events import api_event, lambda_context
+from tests.support.events import invoke_api, lambda_context
 from tests.support.images import jpeg_bytes
 
 
@@ -64,9 +63,12 @@ def completed_item(item_id: str, backend: ChangingBackend, *, filename: str = "I
     return item
 
 
-def call(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-    response: dict[str, Any] = media_api.lambda_handler(api_event(method, path, **kwargs), lambda_context())
-    return response
+def call(method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """The request as API Gateway hands it to its function; a GET without headers asks for an image
+    inline, as a client that sends `Accept: image/png` does."""
+    if headers is None and method == "GET":
+        headers = {"Accept": "image/png"}
+    return invoke_api(method, path, headers=headers, **kwargs)
 
 
 def json_body(response: dict[str, Any]) -> Any:

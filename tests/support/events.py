@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
@@ -10,12 +11,20 @@ from immichvr_local.gateway import build_event
 from immichvr_local.template import Route, Template
 
 _ROUTES: list[Route] | None = None
+_TEMPLATE: Template | None = None
+
+
+def _template() -> Template:
+    global _TEMPLATE  # noqa: PLW0603 - parsed once per test session
+    if _TEMPLATE is None:
+        _TEMPLATE = Template.load()
+    return _TEMPLATE
 
 
 def _routes() -> list[Route]:
     global _ROUTES  # noqa: PLW0603 - parsed once per test session
     if _ROUTES is None:
-        _ROUTES = Template.load().routes()
+        _ROUTES = _template().routes()
     return _ROUTES
 
 
@@ -42,3 +51,21 @@ def api_event(
 
 def lambda_context(name: str = "test-function") -> LambdaContext:
     return LambdaContext(name)
+
+
+def invoke_api(
+    method: str,
+    path: str,
+    *,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    json_body: Any = None,
+) -> dict[str, Any]:
+    """The request answered by whichever function template.yaml routes it to, as API Gateway invokes
+    it (the handler's module as imported by the tests, so monkeypatching it takes effect)."""
+    event = api_event(method, path, query=query, headers=headers, json_body=json_body)
+    route = next(route for route in _routes() if route.match(method, path) is not None)
+    spec = _template().function(route.function)
+    handler = getattr(importlib.import_module(spec.module), spec.handler.rsplit(".", 1)[1])
+    response: dict[str, Any] = handler(event, lambda_context(route.function))
+    return response

@@ -33,6 +33,7 @@ SAM_CLI = Path(os.environ.get("SAM_CLI", ROOT / ".tools" / "sam" / "bin" / "sam"
 
 FUNCTIONS = (
     "MediaApiFunction",
+    "MediaFilesFunction",
     "ImmichImportFunction",
     "DepthProcessorFunction",
     "UploadIngestFunction",
@@ -47,7 +48,11 @@ FUNCTIONS = (
 PROMISED_ROUTES = {
     ("GET", "/api/media"): "MediaApiFunction",
     ("GET", "/api/media/{id}"): "MediaApiFunction",
-    ("GET", "/api/media/{id}/depth"): "MediaApiFunction",
+    ("GET", "/api/media/{id}/depth"): "MediaFilesFunction",
+    ("GET", "/api/media/{id}/photo"): "MediaFilesFunction",
+    ("GET", "/api/media/{id}/stereo"): "MediaFilesFunction",
+    ("GET", "/api/media/{id}/urls"): "MediaFilesFunction",
+    ("GET", "/api/health"): "MediaApiFunction",
     ("GET", "/api/media/{id}/depth/info"): "MediaApiFunction",
     ("POST", "/api/media/{id}/depth/regenerate"): "MediaApiFunction",
     ("DELETE", "/api/media/{id}"): "MediaApiFunction",
@@ -56,6 +61,7 @@ PROMISED_ROUTES = {
     ("GET", "/api/docs"): "MediaApiFunction",
     ("POST", "/api/immich/import/{assetId}"): "ImmichImportFunction",
     ("POST", "/api/immich/import/album/{albumId}"): "ImmichImportFunction",
+    ("GET", "/api/immich/assets"): "ImmichImportFunction",
     ("POST", "/api/immich/webhook"): "ImmichWebhookFunction",
 }
 # The only routes callable without an API key: the API's own documentation, and Immich's webhook,
@@ -65,10 +71,16 @@ PUBLIC_ROUTES = {("GET", "/api/openapi.json"), ("GET", "/api/docs"), ("POST", "/
 # Least privilege on the media bucket: which function may do what, under which key prefix.
 EXPECTED_S3_ACCESS = {
     "MediaApiFunction": {
-        "s3:GetObject": {"depth-maps/"},  # inline small depth maps, presign the large ones
         "s3:PutObject": {"uploads/"},  # presigned uploads are signed with this role
         # DELETE /api/media/{id} removes every file under the item's id in each prefix.
-        "s3:DeleteObject": {"uploads/", "originals/", "thumbnails/", "depth-maps/"},
+        "s3:DeleteObject": {"uploads/", "originals/", "thumbnails/", "depth-maps/", "derivatives/"},
+    },
+    # Serves maps, photos and derivatives inline or presigned, making derivatives (and the lease of
+    # whoever makes one) on first request.
+    "MediaFilesFunction": {
+        "s3:GetObject": {"originals/", "thumbnails/", "depth-maps/", "derivatives/"},
+        "s3:PutObject": {"derivatives/"},
+        "s3:DeleteObject": {"derivatives/"},
     },
     "ImmichImportFunction": {
         "s3:PutObject": {"originals/", "thumbnails/"},
@@ -77,11 +89,18 @@ EXPECTED_S3_ACCESS = {
     },
     "DepthProcessorFunction": {
         # Lambda backend only: an answer too large for Lambda's 6 MB is read from S3, then removed
-        "s3:GetObject": {"originals/", "thumbnails/", "uploads/", "depth-maps/", LAMBDA_ANSWERS_PREFIX},
-        # async mode only: the model input waits there for the endpoint
-        "s3:PutObject": {"depth-maps/", "async-inference/input/"},
-        # the generation a regeneration replaced; an answer taken from S3
-        "s3:DeleteObject": {"depth-maps/", LAMBDA_ANSWERS_PREFIX},
+        "s3:GetObject": {
+            "originals/",
+            "thumbnails/",
+            "uploads/",
+            "depth-maps/",
+            "derivatives/",
+            LAMBDA_ANSWERS_PREFIX,
+        },
+        # async mode only: the model input waits there for the endpoint; premade and queued derivatives
+        "s3:PutObject": {"depth-maps/", "async-inference/input/", "derivatives/"},
+        # the generation a regeneration replaced and its derivatives; an answer taken from S3
+        "s3:DeleteObject": {"depth-maps/", "derivatives/", LAMBDA_ANSWERS_PREFIX},
     },
     # Reads what the endpoint answered (and the context in its input), stores the map, then removes
     # the request's objects.
@@ -91,13 +110,17 @@ EXPECTED_S3_ACCESS = {
             "async-inference/output/",
             "async-inference/failures/",
             "depth-maps/",
+            "derivatives/",
+            "originals/",  # premade photos and stereo pairs are made from the stored photo
+            "thumbnails/",
         },
-        "s3:PutObject": {"depth-maps/"},
+        "s3:PutObject": {"depth-maps/", "derivatives/"},
         "s3:DeleteObject": {
             "async-inference/input/",
             "async-inference/output/",
             "async-inference/failures/",
             "depth-maps/",
+            "derivatives/",
         },
     },
     # The upload is copied out as the item's original and then removed, so nothing posted later
@@ -107,7 +130,7 @@ EXPECTED_S3_ACCESS = {
         "s3:PutObject": {"originals/", "thumbnails/"},
         "s3:DeleteObject": {"uploads/", "originals/", "thumbnails/"},
     },
-    "DepthEvictionFunction": {"s3:DeleteObject": {"depth-maps/"}},
+    "DepthEvictionFunction": {"s3:DeleteObject": {"depth-maps/", "derivatives/"}},
     # The queued import is the same import: the same files, the same rollback.
     "ImmichImportWorkerFunction": {
         "s3:PutObject": {"originals/", "thumbnails/"},
@@ -119,7 +142,11 @@ EXPECTED_S3_ACCESS = {
 }
 # Listing is granted on the bucket itself, narrowed to these key prefixes by an s3:prefix condition.
 EXPECTED_S3_LISTING = {
-    "MediaApiFunction": {"uploads/*", "originals/*", "thumbnails/*", "depth-maps/*"},
+    "MediaApiFunction": {"uploads/*", "originals/*", "thumbnails/*", "depth-maps/*", "derivatives/*"},
+    "MediaFilesFunction": {"derivatives/*"},
+    "DepthProcessorFunction": {"derivatives/*"},
+    "InferenceCompletionFunction": {"derivatives/*"},
+    "DepthEvictionFunction": {"derivatives/*"},
     "UploadIngestFunction": {"uploads/*"},
 }
 
@@ -133,9 +160,12 @@ COMMON_ENV = {
     "DEPTH_MAPS_TABLE",
     "PROCESSING_QUEUE_URL",
     "CORS_ALLOW_ORIGIN",
+    "PREMADE_DERIVATIVES",
+    "DERIVATIVE_INLINE_MAX_MEGAPIXELS",
 }
 FUNCTION_ENV = {
     "MediaApiFunction": {"PRESIGNED_URL_TTL_S", "MAX_UPLOAD_BYTES"},
+    "MediaFilesFunction": {"PRESIGNED_URL_TTL_S"},
     "ImmichImportFunction": {
         "IMMICH_URL",
         "IMMICH_API_KEY_PARAMETER",
@@ -407,8 +437,11 @@ def test_function_sizing(functions: dict[str, Any]) -> None:
         props = functions[name]["Properties"]
         return props["Timeout"], props["MemorySize"], props.get("EphemeralStorage", {}).get("Size")
 
-    # API Gateway gives up after 29 s, so the API function should not outlive it.
+    # API Gateway gives up after 29 s, so the API functions should not outlive it.
     assert sizing("MediaApiFunction")[0] <= 29
+    # Sized for a 48 MP full side-by-side pair made on first request (bench/derivatives.py).
+    assert sizing("MediaFilesFunction")[0] <= 29
+    assert functions["MediaFilesFunction"]["Properties"]["MemorySize"] == {"Ref": "MediaFilesMemorySize"}
     # Immich downloads spool to /tmp (200 MB cap); 48 MP originals need memory to decode.
     assert sizing("ImmichImportFunction") == (120, 1024, 2048)
     assert sizing("DepthProcessorFunction") == (120, 2048, 2048)
@@ -440,13 +473,6 @@ def test_api_is_a_rest_api_with_stage_v1(api: dict[str, Any], resources: dict[st
     # REST, not HTTP API: only REST APIs have API keys and usage plans.
     assert resources["DepthApi"]["Type"] == "AWS::Serverless::Api"
     assert api["StageName"] == "v1"
-
-
-def test_only_png_is_binary_never_everything(api: dict[str, Any]) -> None:
-    # */* would make API Gateway treat CORS preflights and JSON as binary.
-    assert api["BinaryMediaTypes"] == ["image~1png"]
-    assert "*~1*" not in api["BinaryMediaTypes"]
-    assert "*/*" not in api["BinaryMediaTypes"]
 
 
 def test_api_keys_are_required_with_a_usage_plan_but_not_for_preflight(api: dict[str, Any]) -> None:
@@ -701,6 +727,7 @@ def test_key_prefixes_in_policies_are_the_layers_key_scheme() -> None:
         keys.ORIGINALS_PREFIX,
         keys.THUMBNAILS_PREFIX,
         keys.DEPTH_MAPS_PREFIX,
+        keys.DERIVATIVES_PREFIX,
         keys.ASYNC_INPUT_PREFIX,
         keys.ASYNC_OUTPUT_PREFIX,
         keys.ASYNC_FAILURES_PREFIX,
@@ -727,7 +754,8 @@ def test_listing_the_bucket_is_narrowed_to_the_item_prefixes(functions: dict[str
             assert [sub_text(r) for r in as_list(statement["Resource"])] == [bucket_arn], name
             listed[name] = set(statement["Condition"]["StringLike"]["s3:prefix"])
     assert listed == EXPECTED_S3_LISTING
-    scheme = {keys.UPLOADS_PREFIX, keys.ORIGINALS_PREFIX, keys.THUMBNAILS_PREFIX, keys.DEPTH_MAPS_PREFIX}
+    # The delete lists every prefix an item's files may be under.
+    scheme = {prefix.split("/")[0] + "/" for prefix in keys.item_prefixes("any-item")}
     assert {prefix.removesuffix("*") for prefix in EXPECTED_S3_LISTING["MediaApiFunction"]} == scheme
 
 

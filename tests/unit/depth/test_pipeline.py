@@ -20,9 +20,10 @@ from immichvr_depth.depth.backends import DepthBackendUnavailable, DepthPredicti
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import media_items
+from immichvr_local.depth_backend import register_in_process_backend
 from immichvr_local.worker import sqs_event
 from tests.fakes.fake_immich import FakeImmich
-from tests.support.events import api_event, lambda_context
+from tests.support.events import api_event, invoke_api, lambda_context
 from tests.support.immich import immich_for_functions
 
 IMMICH_KEY = "pipeline-immich-key"
@@ -39,6 +40,7 @@ def system(
         DEPTH_BACKEND="local",
         DEPTH_MODEL=str(tiny_model_dir),
     ) as fake:
+        register_in_process_backend()
         yield fake
 
 
@@ -77,8 +79,11 @@ def test_an_imported_photo_gets_both_depth_maps_at_their_versions_sizes(system: 
     assert result == {"batchItemFailures": []}
     status = json.loads(api(media_api, "GET", f"/api/media/{media_item_id}")["body"])
     assert status["processing_status"] == "completed"
-    full = api(media_api, "GET", f"/api/media/{media_item_id}/depth")
-    thumb = api(media_api, "GET", f"/api/media/{media_item_id}/depth", query={"version": "thumbnail"})
+    image = {"Accept": "image/png"}
+    full = invoke_api("GET", f"/api/media/{media_item_id}/depth", headers=image)
+    thumb = invoke_api(
+        "GET", f"/api/media/{media_item_id}/depth", query={"version": "thumbnail"}, headers=image
+    )
     full_png = Image.open(io.BytesIO(base64.b64decode(full["body"])))
     thumb_png = Image.open(io.BytesIO(base64.b64decode(thumb["body"])))
     assert full_png.size == (1200, 1600)  # EXIF 6: the depth map has the upright size

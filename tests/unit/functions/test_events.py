@@ -43,6 +43,11 @@ API_EVENTS = {
     "immich_webhook.json": ("POST", "/api/immich/webhook"),
     "depth_regenerate.json": ("POST", "/api/media/{id}/depth/regenerate"),
     "media_delete.json": ("DELETE", "/api/media/{id}"),
+    "photo_get.json": ("GET", "/api/media/{id}/photo"),
+    "stereo_get.json": ("GET", "/api/media/{id}/stereo"),
+    "urls_get.json": ("GET", "/api/media/{id}/urls"),
+    "health.json": ("GET", "/api/health"),
+    "immich_assets.json": ("GET", "/api/immich/assets"),
 }
 # Routes Immich calls with its shared secret instead of an API key.
 KEYLESS_API_EVENTS = {"immich_webhook.json"}

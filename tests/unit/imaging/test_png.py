@@ -1,5 +1,6 @@
-"""The streaming 16-bit PNG encoder: a standard PNG, read back bit-exactly by Pillow and by a plain
-zlib inflate, whatever the shape and the band split; ISA-L's deflate keeps its size near zlib's."""
+"""The streaming greyscale PNG encoder: a standard PNG, read back bit-exactly by Pillow and (16-bit)
+by a plain zlib inflate, whatever the shape and the band split; ISA-L's deflate keeps its size near
+zlib's. The 8-bit encoder is the same machinery with one byte a sample."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from PIL import Image
 
 from immichvr_depth.imaging import fit_depth_png
 from immichvr_depth.imaging._depth import DEPTH_PNG_LEVEL
-from immichvr_depth.imaging._png import FILTER_NONE, FILTER_SUB, Compressor, encode_gray16
+from immichvr_depth.imaging._png import FILTER_NONE, FILTER_SUB, Compressor, encode_gray8, encode_gray16
 from tests.unit.imaging.png_reader import depth_like, read_gray16
 
 SHAPES = [(1, 1), (1, 7), (7, 1), (2, 2), (37, 53), (300, 401)]
@@ -152,3 +153,42 @@ def test_bands_that_do_not_match_the_header_are_refused(
 def test_only_the_filters_it_writes_are_accepted() -> None:
     with pytest.raises(ValueError, match="PNG filter 2"):
         encode_gray16([np.zeros((1, 1))], 1, 1, DEPTH_PNG_LEVEL, png_filter=2)
+
+
+# --- 8 bits ----------------------------------------------------------------------------------------
+
+
+def pillow_values8(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        assert (image.format, image.mode) == ("PNG", "L")
+        return np.asarray(image)
+
+
+@pytest.mark.parametrize("shape", [*SHAPES, (150, 211)])  # an odd width, bands not dividing the height
+@pytest.mark.parametrize("how", ["one band", "row by row", "uneven bands"])
+@pytest.mark.parametrize("png_filter", [FILTER_SUB, FILTER_NONE])
+def test_8_bit_round_trips_exactly_through_pillow(shape: tuple[int, int], how: str, png_filter: int) -> None:
+    values = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    values.flat[0], values.flat[-1] = 0, 255
+    height, width = shape
+
+    png = encode_gray8(split(values, how), width, height, DEPTH_PNG_LEVEL, png_filter=png_filter)
+
+    np.testing.assert_array_equal(pillow_values8(png), values)
+    assert png[24:29] == bytes([8, 0, 0, 0, 0])  # IHDR: 8-bit grey, deflate, adaptive, no interlace
+
+
+def test_8_bit_floats_are_rounded_half_up_and_integers_clipped() -> None:
+    floats = np.array([[-3.0, 0.49, 0.5, 1.5, 128.4, 254.5, 255.4, 300.0]], np.float32)
+    integers = np.array([[-1, 0, 255, 256, 1 << 20]], np.int64)
+
+    assert pillow_values8(encode_gray8([floats], 8, 1, DEPTH_PNG_LEVEL)).tolist() == [
+        [0, 0, 1, 2, 128, 255, 255, 255]
+    ]
+    assert pillow_values8(encode_gray8([integers], 5, 1, DEPTH_PNG_LEVEL)).tolist() == [[0, 0, 255, 255, 255]]
+
+
+def test_8_bit_bands_that_do_not_match_the_header_are_refused() -> None:
+    with pytest.raises(ValueError, match="bands held 4 rows, the header promised 3"):
+        encode_gray8([np.zeros((2, 4)), np.zeros((2, 4))], 4, 3, DEPTH_PNG_LEVEL)

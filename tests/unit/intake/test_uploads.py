@@ -160,6 +160,23 @@ def test_a_heic_upload_gets_a_jpeg_thumbnail() -> None:
     assert (thumbnail.format, thumbnail.size) == ("JPEG", (960, 720))  # never enlarged
 
 
+def test_a_jpeg_xl_upload_is_accepted_and_gets_a_jpeg_thumbnail() -> None:
+    out = io.BytesIO()
+    photo(1200, 900).save(out, "JXL", quality=85)
+    jxl = out.getvalue()
+    _, ticket = presign(filename="IMG_0043.jxl", contentType="image/jxl", size=len(jxl))
+
+    assert upload_through_ticket(ticket, jxl, "image/jxl").status_code in {200, 204}
+    ingest(s3_put_event(ticket["key"]))
+
+    item = MediaItem.get(ticket["mediaItemId"])
+    assert (item.mime_type, item.width, item.height, item.status) == ("image/jxl", 1200, 900, "queued")
+    assert item.original_path == original_key(item.media_item_id, "IMG_0043.jxl", "image/jxl")
+    assert (item.original_path or "").endswith("/IMG_0043.jxl")
+    thumbnail = stored_image(item.thumbnail_path)
+    assert (thumbnail.format, thumbnail.size) == ("JPEG", (1200, 900))
+
+
 def test_keys_arrive_url_encoded_and_a_file_dropped_outside_a_ticket_is_ingested_too() -> None:
     key = "uploads/my holiday/beach photo.jpg"
     aws.s3().put_object(Bucket=get_settings().media_bucket, Key=key, Body=jpeg_bytes(800, 600))

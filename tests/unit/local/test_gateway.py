@@ -83,7 +83,7 @@ def test_path_parameters_reach_the_function_decoded_as_api_gateway_decodes_them(
 ) -> None:
     requests.get(url + path, headers={"x-api-key": KEY}, timeout=10)
 
-    (event,) = functions["MediaApiFunction"].events
+    (event,) = functions["MediaApiFunction" if not path.endswith("/depth") else "MediaFilesFunction"].events
     assert event["resource"] == resource
     assert event["pathParameters"] == {"id": expected}
     assert event["path"] == path  # the path itself stays as sent, as API Gateway's REST proxy keeps it
@@ -152,7 +152,7 @@ def test_a_binary_body_travels_base64_encoded(url: str, functions: dict[str, Scr
 
 def test_a_lambda_result_becomes_the_http_answer(url: str, functions: dict[str, ScriptedFunction]) -> None:
     png = b"\x89PNG\r\n\x1a\n" + bytes(100)
-    functions["MediaApiFunction"].result = {
+    functions["MediaFilesFunction"].result = {
         "statusCode": 200,
         "headers": {"Content-Type": "image/png", "ETag": '"abc"', "Content-Length": "1", "Connection": "x"},
         "multiValueHeaders": {"Vary": ["Accept", "Origin"], "ETag": ['"abc"']},
@@ -160,7 +160,9 @@ def test_a_lambda_result_becomes_the_http_answer(url: str, functions: dict[str, 
         "isBase64Encoded": True,
     }
 
-    answer = requests.get(url + f"/api/media/{ITEM}/depth", headers={"x-api-key": KEY}, timeout=10)
+    answer = requests.get(
+        url + f"/api/media/{ITEM}/depth", headers={"x-api-key": KEY, "Accept": "image/png"}, timeout=10
+    )
 
     assert answer.status_code == 200
     assert answer.content == png

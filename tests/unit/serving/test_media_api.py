@@ -9,23 +9,17 @@ from typing import Any
 
 import pytest
 
-from functions.media_api import app as media_api
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import media_items
 from immichvr_depth.store.depth_maps import DepthMapFile, store
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 from immichvr_depth.store.versions import VersionType
-from tests.support.events import api_event, lambda_context
+from tests.support.depth import call
 from tests.support.images import depth_png16
 
 ITEM_ID = "0d9c8f0e-3c1b-4a53-bc4a-6f6f7f1d2e01"
 MISSING_ID = "7e1d9a55-52b8-4d6f-9f61-2a0c4b3f8e10"
-
-
-def call(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-    response: dict[str, Any] = media_api.lambda_handler(api_event(method, path, **kwargs), lambda_context())
-    return response
 
 
 def body(response: dict[str, Any]) -> Any:
@@ -155,7 +149,11 @@ def test_an_if_none_match_of_another_map_gets_the_map() -> None:
     an_item()
     a_depth_map(VersionType.FULL_RESOLUTION)
 
-    response = call("GET", f"/api/media/{ITEM_ID}/depth", headers={"If-None-Match": 'W/"another-map"'})
+    response = call(
+        "GET",
+        f"/api/media/{ITEM_ID}/depth",
+        headers={"Accept": "image/png", "If-None-Match": 'W/"another-map"'},
+    )
 
     assert response["statusCode"] == 200
 

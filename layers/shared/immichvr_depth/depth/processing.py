@@ -47,7 +47,7 @@ class ProcessingOutcome:
 
 
 def _source_key(item: MediaItem, version: VersionType) -> str:
-    key = item.thumbnail_path if version is VersionType.THUMBNAIL else item.original_path
+    key = media_items.source_key(item, version)
     if not key:
         raise InvalidImage(f"media item has no stored file for the {version.value} version")
     return key

@@ -1,4 +1,5 @@
-"""Image handling of the Lambda side: probe uploads, feed the depth endpoint, store its answer.
+"""Image handling of the Lambda side: probe uploads, feed the depth endpoint, store its answer, and
+make what viewers load beside it (browser photos, 8-bit maps, stereo pairs).
 
 Everything here runs inside a 2 GB Lambda on untrusted bytes, so each entry point decodes no
 more pixels than it needs (JPEG draft mode), never lets a raw Pillow exception escape (each
@@ -19,6 +20,17 @@ if TYPE_CHECKING:
     from immichvr_depth.imaging._decode import ImageFacts, probe
     from immichvr_depth.imaging._depth import DepthPng, fit_depth_png
     from immichvr_depth.imaging._photo import ModelInput, Thumbnail, make_thumbnail, prepare_model_input
+    from immichvr_depth.imaging._renditions import BrowserPhoto, browser_photo, depth_png8
+    from immichvr_depth.imaging._stereo import (
+        CONVERGENCE_RANGE,
+        DEFAULT_CONVERGENCE,
+        DEFAULT_DIVERGENCE,
+        DIVERGENCE_RANGE,
+        StereoLayout,
+        StereoParams,
+        render_stereo,
+        stereo_filename,
+    )
 
 _MODULE_OF = {
     "ImageFacts": "_decode",
@@ -29,17 +41,39 @@ _MODULE_OF = {
     "Thumbnail": "_photo",
     "make_thumbnail": "_photo",
     "prepare_model_input": "_photo",
+    "BrowserPhoto": "_renditions",
+    "browser_photo": "_renditions",
+    "depth_png8": "_renditions",
+    "CONVERGENCE_RANGE": "_stereo",
+    "DEFAULT_CONVERGENCE": "_stereo",
+    "DEFAULT_DIVERGENCE": "_stereo",
+    "DIVERGENCE_RANGE": "_stereo",
+    "StereoLayout": "_stereo",
+    "StereoParams": "_stereo",
+    "render_stereo": "_stereo",
+    "stereo_filename": "_stereo",
 }
 
 __all__ = [
+    "CONVERGENCE_RANGE",
+    "DEFAULT_CONVERGENCE",
+    "DEFAULT_DIVERGENCE",
+    "DIVERGENCE_RANGE",
+    "BrowserPhoto",
     "DepthPng",
     "ImageFacts",
     "ModelInput",
+    "StereoLayout",
+    "StereoParams",
     "Thumbnail",
+    "browser_photo",
+    "depth_png8",
     "fit_depth_png",
     "make_thumbnail",
     "prepare_model_input",
     "probe",
+    "render_stereo",
+    "stereo_filename",
 ]
 
 

@@ -10,30 +10,65 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Final, cast
+from typing import IO, BinaryIO, Final, cast
 
 import pillow_heif
-from PIL import ExifTags, Image, UnidentifiedImageError, features
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError, features
 
 from immichvr_depth.platform.errors import InvalidImage
 
 Source = BinaryIO | bytes
+_JXL: Final = "JXL"  # the format pillow-jxl-plugin registers
 
 
-def _register_openers() -> None:
-    """HEIC/HEIF through pillow-heif; AVIF natively (Pillow >= 11.3) or through an older pillow-heif."""
+def _register_openers() -> bool:
+    """HEIC/HEIF through pillow-heif; AVIF natively (Pillow >= 11.3) or through an older pillow-heif;
+    JPEG XL through pillow-jxl-plugin where it is installed (Pillow has no JPEG XL decoder of its
+    own). True when JPEG XL is there."""
     pillow_heif.register_heif_opener()
     Image.init()
     register_avif = getattr(pillow_heif, "register_avif_opener", None)
     if not features.check("avif") and register_avif is not None:  # pragma: no cover - old Pillow only
         register_avif()
+    try:
+        import pillow_jxl  # noqa: F401  (registers "JXL" with Pillow as it is imported)
+    except ImportError:  # pragma: no cover - a layer built without it
+        return False
+    _guard_jxl_opener()
+    return True
 
 
-_register_openers()
+def _guard_jxl_opener() -> None:
+    """The plugin decodes every pixel while Pillow opens the file, before Pillow compares the size
+    with its limit: a few bytes declaring 100000x100000 would allocate 30 GB. The size is read from
+    the codestream's header first, so the plugin only ever decodes what the limit allows."""
+    factory, accept = Image.OPEN[_JXL]
+
+    def checked_factory(fp: IO[bytes], filename: str | bytes) -> ImageFile.ImageFile:
+        _refuse_oversized(jxl_size(fp))
+        fp.seek(0)
+        return factory(fp, filename)
+
+    Image.register_open(_JXL, checked_factory, accept)
+
+
+def _refuse_oversized(size: tuple[int, int]) -> None:
+    """Pillow's own refusal (it raises past twice the limit and warns past it; `decoding()` makes
+    both refusals), for a decoder that would allocate before Pillow checks."""
+    pixels = size[0] * size[1]
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and pixels > limit:
+        raise Image.DecompressionBombError(f"Image size ({pixels} pixels) exceeds limit of {limit} pixels")
+
+
+_HAS_JXL: Final = _register_openers()
 
 # Formats a photo library holds. Naming them also keeps Pillow from trying every plugin it has
 # (EPS would start Ghostscript on untrusted input). AVIF goes before HEIF: both are ISO-BMFF.
-ALLOWED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "AVIF", "HEIF", "GIF", "TIFF", "BMP")
+# A format Pillow has no opener for must not be named: Pillow raises KeyError for it.
+ALLOWED_FORMATS: Final = ("JPEG", "PNG", "WEBP", "AVIF", "HEIF", "GIF", "TIFF", "BMP") + (
+    (_JXL,) if _HAS_JXL else ()
+)
 
 _MIME_BY_FORMAT: Final = {
     "JPEG": "image/jpeg",
@@ -45,6 +80,7 @@ _MIME_BY_FORMAT: Final = {
     "GIF": "image/gif",
     "TIFF": "image/tiff",
     "BMP": "image/bmp",
+    _JXL: "image/jxl",
 }
 _HEIC_BRANDS: Final = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"})
 
@@ -81,6 +117,88 @@ _TRANSPOSE: Final = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+
+# JPEG XL's SizeHeader (ISO/IEC 18181-1, the first field after the codestream's signature).
+_JXL_CODESTREAM: Final = b"\xff\x0a"
+_JXL_HEAD_BYTES: Final = 16  # the signature and the longest SizeHeader (68 bits), with room
+_JXL_SIZE_BITS: Final = (9, 13, 18, 30)  # U32 distributions of a side that is not a multiple of 8
+_JXL_RATIOS: Final = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
+_JXL_MAX_BOXES: Final = 64  # metadata boxes may precede the codestream's; a real file has a few
+
+
+def jxl_size(fp: IO[bytes]) -> tuple[int, int]:
+    """The (width, height) a JPEG XL file declares, before orientation, from the headers alone:
+    a bare codestream, or its first jxlc/jxlp box in the ISO BMFF container (ISO/IEC 18181-2).
+    ValueError where no such header can be read (then libjxl could not decode the file either)."""
+    bits = _LsbBits(_jxl_codestream_head(fp))
+    if bits.read(16) != int.from_bytes(_JXL_CODESTREAM, "little"):
+        raise ValueError("JPEG XL file without a codestream")
+    small = bits.read(1)
+    height = _jxl_side(bits, small)
+    ratio = bits.read(3)
+    if ratio == 0:
+        width = _jxl_side(bits, small)
+    else:
+        numerator, denominator = _JXL_RATIOS[ratio]
+        width = height * numerator // denominator
+    return width, height
+
+
+def _jxl_side(bits: _LsbBits, small: int) -> int:
+    if small:
+        return (bits.read(5) + 1) * 8
+    return bits.read(_JXL_SIZE_BITS[bits.read(2)]) + 1
+
+
+def _jxl_codestream_head(fp: IO[bytes]) -> bytes:
+    """The codestream's first bytes, from wherever the file keeps them."""
+    fp.seek(0)
+    start = fp.read(_JXL_HEAD_BYTES)
+    if start.startswith(_JXL_CODESTREAM):
+        return start
+    fp.seek(0)
+    head = b""
+    for _ in range(_JXL_MAX_BOXES):
+        box_start = fp.tell()
+        box = fp.read(8)
+        if len(box) < 8:
+            break
+        size, kind = struct.unpack(">I4s", box)
+        if size == 1:  # a 64-bit size follows the type
+            large = fp.read(8)
+            if len(large) < 8:
+                break
+            (size,) = struct.unpack(">Q", large)
+        if kind in {b"jxlc", b"jxlp"}:
+            if kind == b"jxlp":
+                fp.read(4)  # the part's index; a codestream may be split over several parts
+            available = _JXL_HEAD_BYTES if size == 0 else box_start + size - fp.tell()
+            head += fp.read(max(0, min(_JXL_HEAD_BYTES - len(head), available)))
+            if kind == b"jxlc" or len(head) >= _JXL_HEAD_BYTES:
+                return head
+        if size == 0:  # the box runs to the end of the file
+            break
+        if size < fp.tell() - box_start:
+            raise ValueError("JPEG XL box with a size shorter than its header")
+        fp.seek(box_start + size)
+    return head
+
+
+class _LsbBits:
+    """JPEG XL's bit order: each field's least significant bit first, from each byte's lowest bit."""
+
+    def __init__(self, data: bytes) -> None:
+        self._value = int.from_bytes(data, "little")
+        self._available = 8 * len(data)
+        self._position = 0
+
+    def read(self, count: int) -> int:
+        if self._position + count > self._available:
+            raise ValueError("JPEG XL header cut short")
+        value = (self._value >> self._position) & ((1 << count) - 1)
+        self._position += count
+        return value
 
 
 @dataclass(frozen=True)
@@ -186,7 +304,7 @@ def open_image(source: Source) -> tuple[Image.Image, ImageFacts]:
 
 def _facts_of(im: Image.Image, brand: bytes) -> ImageFacts:
     fmt = "JPEG" if im.format == "MPO" else (im.format or "")
-    orientation = orientation_of(im)
+    orientation = 1 if _decoder_oriented(im) else orientation_of(im)
     width, height = im.size
     oriented_w, oriented_h = (height, width) if orientation >= 5 else (width, height)
     return ImageFacts(
@@ -204,6 +322,13 @@ def _mime_type(fmt: str, brand: bytes) -> str:
     if fmt == "HEIF" and brand in _HEIC_BRANDS:
         return "image/heic"
     return _MIME_BY_FORMAT.get(fmt) or Image.MIME.get(fmt, "application/octet-stream")
+
+
+def _decoder_oriented(im: Image.Image) -> bool:
+    """libjxl turns the pixels by the codestream's orientation, which the JPEG XL standard puts above
+    an Exif box's: what is left to apply is nothing, whatever the Exif says. A recompressed JPEG
+    comes back as that JPEG instead (the plugin's `jpeg`), stored pixels and the JPEG's own EXIF."""
+    return im.format == _JXL and not getattr(im, "jpeg", False)
 
 
 def orientation_of(im: Image.Image) -> int:

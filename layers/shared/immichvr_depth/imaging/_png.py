@@ -1,4 +1,5 @@
-"""A streaming encoder for 16-bit greyscale PNG, fed band by band.
+"""A streaming encoder for greyscale PNG (16-bit for stored depth maps, 8-bit for browsers), fed
+band by band.
 
 Why not Pillow's encoder: it needs the whole 16-bit image in memory (96 MB at 48 MP, plus the
 float image it is converted from), tries all five PNG filters on every row, which costs more than
@@ -25,12 +26,13 @@ import numpy.typing as npt
 from isal import isal_zlib
 
 SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
-# bit depth 16, colour type 0 (grey), deflate, adaptive filtering, no interlace
-_IHDR_TAIL: Final = bytes([16, 0, 0, 0, 0])
+# After the bit depth: colour type 0 (grey), deflate, adaptive filtering, no interlace.
+_IHDR_TAIL: Final = bytes([0, 0, 0, 0])
 # PNG filter types written here (per row, as the row's first byte).
 FILTER_NONE: Final = 0
 FILTER_SUB: Final = 1
 _MAX_SAMPLE: Final = 65535
+_MAX_SAMPLE_8: Final = 255
 # Filtered bands handed to the deflate thread and not yet compressed: enough to keep it busy while
 # the next band is made, few enough that they stay a few MB whatever the image's size.
 _IN_FLIGHT: Final = 2
@@ -68,10 +70,37 @@ def encode_gray16(
     """A PNG of `height` rows taken from `bands` (2-D arrays `width` wide, values 0..65535;
     floats are rounded and clipped), each row filtered with `png_filter` (Sub or None) and the
     whole compressed by `deflate(level)` (ISA-L's unless a study asks for another)."""
+    return _encode_gray(bands, width, height, level, 16, deflate, png_filter)
+
+
+def encode_gray8(
+    bands: Iterable[npt.NDArray[np.floating] | npt.NDArray[np.integer]],
+    width: int,
+    height: int,
+    level: int,
+    *,
+    deflate: Callable[[int], Compressor] = isal_deflate,
+    png_filter: int = FILTER_SUB,
+) -> bytes:
+    """`encode_gray16` for values 0..255, written as an 8-bit PNG: what browsers and WebGL take."""
+    return _encode_gray(bands, width, height, level, 8, deflate, png_filter)
+
+
+def _encode_gray(
+    bands: Iterable[npt.NDArray[np.floating] | npt.NDArray[np.integer]],
+    width: int,
+    height: int,
+    level: int,
+    bit_depth: int,
+    deflate: Callable[[int], Compressor],
+    png_filter: int,
+) -> bytes:
     if png_filter not in {FILTER_NONE, FILTER_SUB}:
         raise ValueError(f"PNG filter {png_filter} is not one this encoder writes")
+    sample_bytes = to_big_endian16 if bit_depth == 16 else to_uint8
+    bytes_per_sample = bit_depth // 8
     compressor = deflate(level)
-    header = struct.pack(">II", width, height) + _IHDR_TAIL
+    header = struct.pack(">IIB", width, height, bit_depth) + _IHDR_TAIL
     parts = [SIGNATURE, *chunk(b"IHDR", header)]
 
     def collect(compressed: Future[bytes]) -> None:
@@ -86,9 +115,8 @@ def encode_gray16(
             if band.ndim != 2 or band.shape[1] != width:
                 raise ValueError(f"band of shape {band.shape} does not fit a width of {width}")
             rows += band.shape[0]
-            pending.append(
-                deflating.submit(compressor.compress, filtered(to_big_endian16(band), png_filter).data)
-            )
+            scanlines = filtered(sample_bytes(band), png_filter, bytes_per_sample)
+            pending.append(deflating.submit(compressor.compress, scanlines.data))
             while len(pending) > _IN_FLIGHT:
                 collect(pending.popleft())
         while pending:
@@ -102,29 +130,45 @@ def encode_gray16(
 
 def to_big_endian16(band: npt.NDArray[np.floating] | npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:
     """PNG stores 16-bit samples big-endian; returned as bytes, two per sample, one row per row."""
-    samples = np.empty(band.shape, dtype=">u2")
+    return _as_samples(band, np.dtype(">u2"), _MAX_SAMPLE)
+
+
+def to_uint8(band: npt.NDArray[np.floating] | npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:
+    """8-bit samples, one byte each, one row per row."""
+    return _as_samples(band, np.dtype(np.uint8), _MAX_SAMPLE_8)
+
+
+def _as_samples(
+    band: npt.NDArray[np.floating] | npt.NDArray[np.integer],
+    dtype: np.dtype[np.unsignedinteger],
+    maximum: int,
+) -> npt.NDArray[np.uint8]:
+    samples = np.empty(band.shape, dtype=dtype)
     if np.issubdtype(band.dtype, np.floating):
         # +0.5 then truncation rounds half up; the clip stops out-of-range values wrapping around.
         rounded = band + 0.5
-        samples[...] = np.clip(rounded, 0, _MAX_SAMPLE, out=rounded)
+        samples[...] = np.clip(rounded, 0, maximum, out=rounded)
     else:
-        samples[...] = np.clip(band, 0, _MAX_SAMPLE)
+        samples[...] = np.clip(band, 0, maximum)
     return samples.view(np.uint8).reshape(band.shape[0], -1)
 
 
-def filtered(rows: npt.NDArray[np.uint8], png_filter: int = FILTER_SUB) -> npt.NDArray[np.uint8]:
+def filtered(
+    rows: npt.NDArray[np.uint8], png_filter: int = FILTER_SUB, bytes_per_sample: int = 2
+) -> npt.NDArray[np.uint8]:
     """The rows as PNG scanlines: the filter type byte, then the row filtered with it.
 
-    Sub (type 1) stores each byte minus the byte one sample (2 bytes) to its left. On a smooth
-    depth map the low byte becomes the 16-bit slope (near constant) and the high byte mostly 0 or
-    255. Measured on upscaled depth maps it compresses as well as Up or Paeth, and much better than
-    no filter, and is the cheapest to compute; one fixed filter also skips Pillow's per-row trial
-    of all five. None (type 0) is here for the level study in bench/pipeline.py."""
+    Sub (type 1) stores each byte minus the byte one sample (`bytes_per_sample` bytes) to its left.
+    On a smooth 16-bit depth map the low byte becomes the 16-bit slope (near constant) and the high
+    byte mostly 0 or 255. Measured on upscaled depth maps it compresses as well as Up or Paeth, and
+    much better than no filter, and is the cheapest to compute; one fixed filter also skips Pillow's
+    per-row trial of all five. None (type 0) is here for the level study in bench/pipeline.py."""
     out = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
     out[:, 0] = png_filter
     if png_filter == FILTER_SUB:
-        out[:, 1:3] = rows[:, :2]
-        np.subtract(rows[:, 2:], rows[:, :-2], out=out[:, 3:])  # uint8 arithmetic wraps: mod 256
+        step = bytes_per_sample
+        out[:, 1 : 1 + step] = rows[:, :step]
+        np.subtract(rows[:, step:], rows[:, :-step], out=out[:, 1 + step :])  # uint8 wraps: mod 256
     else:
         out[:, 1:] = rows
     return out

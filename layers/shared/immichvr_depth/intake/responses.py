@@ -1,17 +1,23 @@
-"""The intake flow's JSON answers, one model per body: Immich imports (one photo, an album), Immich's
-workflow webhook and the upload ticket. Every key is camelCase."""
+"""The intake flow's JSON answers, one model per body: Immich imports (one photo, an album), the Immich
+library with our import status, Immich's workflow webhook and the upload ticket. Every key is
+camelCase; timestamps are ISO 8601 UTC text ending in `Z`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import PlainSerializer, WithJsonSchema
 
 from immichvr_depth.platform.http import CamelCaseAnswer, LeftOutWhenNone
 from immichvr_depth.store.status import ProcessingStatus
+from immichvr_depth.store.versions import VersionType
 
 if TYPE_CHECKING:
     # Only named in annotations: the media API builds the upload ticket's answer, and its cold start
     # need not pay for the Immich import's modules.
     from immichvr_depth.intake.immich_import import ImportResult
+    from immichvr_depth.intake.library import LibraryEntry, LibraryPage
     from immichvr_depth.intake.sync import AlbumImport
     from immichvr_depth.intake.upload_tickets import UploadTicket
     from immichvr_depth.intake.webhook import WebhookResult
@@ -53,6 +59,67 @@ class AssetImported(CamelCaseAnswer):
                 else "asset imported and queued for depth processing"
             ),
             already_imported=result.already_imported,
+        )
+
+
+# An instant as the serving answers write theirs (`2024-01-15T19:30:00Z`); intake may not import
+# serving, so the few lines are repeated here.
+Instant = Annotated[
+    datetime,
+    PlainSerializer(lambda moment: moment.isoformat().replace("+00:00", "Z"), return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class ImmichLibraryAsset(CamelCaseAnswer):
+    """One image of the Immich library and what was imported of it, an entry of GET /api/immich/assets."""
+
+    asset_id: str
+    """the Immich asset, as POST /api/immich/import/{assetId} takes it"""
+    filename: str
+    """the original's file name in Immich"""
+    taken_at: Instant | None
+    """when the photo was taken (Immich's fileCreatedAt); null when Immich's value is unreadable"""
+    width: int | None
+    """as shown, EXIF orientation applied; null where Immich's search does not say: always on Immich
+    1.x, on 2.x and 3.x until Immich has read the photo's metadata"""
+    height: int | None
+    """as shown; null with the width"""
+    media_item_id: str | None
+    """the media item imported from it; null when never imported, or deleted here"""
+    processing_status: ProcessingStatus | None
+    """the media item's status; `deleted` when it was deleted here (only an explicit import brings it
+    back); null when never imported"""
+    depth_versions: list[VersionType]
+    """the versions whose depth map is made (an evicted one included: a download makes it again),
+    thumbnail first"""
+
+    @classmethod
+    def of(cls, entry: LibraryEntry) -> ImmichLibraryAsset:
+        asset = entry.asset
+        return cls(
+            asset_id=asset.id,
+            filename=asset.original_file_name,
+            taken_at=asset.taken_at,
+            width=asset.width,
+            height=asset.height,
+            media_item_id=entry.media_item_id,
+            processing_status=entry.status,
+            depth_versions=entry.depth_versions,
+        )
+
+
+class ImmichLibraryPage(CamelCaseAnswer):
+    """GET /api/immich/assets 200: a page of the Immich library's images, newest first."""
+
+    assets: list[ImmichLibraryAsset]
+    next_cursor: str | None
+    """the `cursor` of the next page; null on the last"""
+
+    @classmethod
+    def of(cls, page: LibraryPage) -> ImmichLibraryPage:
+        return cls(
+            assets=[ImmichLibraryAsset.of(entry) for entry in page.entries], next_cursor=page.next_cursor
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -52,6 +53,10 @@ def accepted_upload_types() -> frozenset[str]:
     types = {"image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"}
     if features.check("avif"):
         types.add("image/avif")
+    # The JPEG XL decoder is a plugin that imaging/_decode.py registers when it imports; found here
+    # without importing it, which would load libjxl into the API function for nothing.
+    if importlib.util.find_spec("pillow_jxl") is not None:
+        types.add("image/jxl")
     return frozenset(types)
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
@@ -33,7 +34,16 @@ EXPOSED_HEADERS = [
     "X-Generated-At",
     "Location",
     "Retry-After",
+    "Content-Disposition",
 ]
+
+# The media types API Gateway treats as binary for this API: the DepthApi's BinaryMediaTypes in
+# template.yaml, where SAM has each `/` written `~1` (tests/unit/deployment/test_binary_media_types.py
+# holds the two equal). Every image the API answers with is covered: PNG depth maps (16- and 8-bit),
+# JPEG photos and stereo pairs, and `image/*` so that an <img>'s Accept (`image/avif,image/webp,...`)
+# is answered with bytes too. Never `*/*`: API Gateway would then treat every payload as binary, the
+# CORS preflights of its mock integration included.
+BINARY_MEDIA_TYPES: Final = ("image/png", "image/jpeg", "image/*")
 
 _T = TypeVar("_T")
 
@@ -179,6 +189,71 @@ def binary_response(content_type: str, body: bytes, headers: dict[str, str]) -> 
     )
     response.base64_encoded = True
     return response
+
+
+# How API Gateway's REST API picks binary payloads out of a Lambda proxy integration. Sources: the
+# developer guide ("Binary media types for REST APIs": "API Gateway uses the first Accept header from
+# clients to determine if a response should return binary media"; "You can use the wildcard character
+# (*) to cover multiple media types"; "Content type conversions": only the first Accept media type is
+# honoured), and two emulators' tests of the rule run against AWS itself, which settle what the guide
+# leaves open (localstack/localstack#12199, test_aws_proxy_binary_response; ministackorg/ministack#767
+# for `image/*`):
+# - only the first type of Accept counts, whatever the q-values say: `image/webp,image/png` is not
+#   binary when only image/png is listed, `image/png,*/*;q=0.8` is;
+# - a wildcard works in the list, on the subtype only (`image/*` covers `image/avif` and `image/*`;
+#   `*/test` covers nothing), never in the Accept (`*/*` and `image/*` sent match only an entry
+#   that covers them: `*/*` is binary only when `*/*` is listed);
+# - a request with no Accept gets the base64 text (observed without `*/*` in the list, which this API
+#   never lists); the response's own Content-Type is not looked at.
+# A request's Content-Type is matched the same way to decide whether its body reaches the function
+# base64-encoded. Media types compare as written (case-sensitive) with parameters dropped, as
+# localstack does; where AWS is unverified (case, parameters), an image route answering False only
+# sends the client to S3, which is always correct.
+
+
+def _type_and_subtype(media_type: str) -> tuple[str, str] | None:
+    """`("image", "png")` for `image/png` or ` image/png; q=0.9`; None for what is no media type."""
+    kind, slash, subtype = media_type.split(";", 1)[0].strip().partition("/")
+    if not slash or not kind or not subtype or "/" in subtype:
+        return None
+    return kind, subtype
+
+
+def is_binary_media_type(
+    media_type: str | None, binary_media_types: Sequence[str] = BINARY_MEDIA_TYPES
+) -> bool:
+    """Whether API Gateway counts `media_type` (a request's Content-Type, or the first type of its
+    Accept) among an API's binary media types."""
+    sent = _type_and_subtype(media_type or "")
+    if sent is None:
+        return False
+    for listed in binary_media_types:
+        entry = _type_and_subtype(listed)
+        if entry is None:
+            continue
+        if entry == ("*", "*"):
+            return True
+        if entry[0] == "*":  # `*/test`: AWS matches nothing with it, not even `*/test` sent
+            continue
+        if entry[0] == sent[0] and entry[1] in ("*", sent[1]):
+            return True
+    return False
+
+
+def binary_accepted(accept: str | None, binary_media_types: Sequence[str] = BINARY_MEDIA_TYPES) -> bool:
+    """Whether API Gateway, answering a request with this Accept header (None: none sent), decodes a
+    Lambda proxy result's base64 body (isBase64Encoded) to its bytes; when not, the client gets the
+    base64 text itself."""
+    return is_binary_media_type((accept or "").split(",", 1)[0], binary_media_types)
+
+
+def binary_body_delivered(accept: str | None, content_type: str) -> bool:
+    """Whether a binary body of `content_type`, answered inline (binary_response), reaches a client
+    that sent this Accept as its bytes. False: API Gateway would hand the client base64 text, so the
+    answer must be a redirect to S3 instead. The body's type must itself be one of the API's binary
+    media types too: API Gateway does not look at it, but an image type the template does not list
+    is one that was added to the API without the list being brought along, and goes to S3."""
+    return binary_accepted(accept) and is_binary_media_type(content_type)
 
 
 def require_uuid(value: str, name: str) -> str:

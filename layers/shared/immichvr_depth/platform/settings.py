@@ -19,6 +19,11 @@ def _float(name: str, default: float) -> float:
     return default if raw in (None, "") else float(raw)
 
 
+def _names(raw: str) -> tuple[str, ...]:
+    """A comma-separated list, blanks dropped."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     media_bucket: str
@@ -57,6 +62,11 @@ class Settings:
     immich_sync_album_ids: tuple[str, ...] = ()
     immich_sync_interval_minutes: int = 15
     import_retry_base_delay_s: int = 30
+    # Derivatives (browser photos, 8-bit maps, stereo pairs): which to make right after each map
+    # (names as PREMADE_DERIVATIVES lists them), and above what photo size a stereo pair is made by
+    # the processor instead of within the request (bench/derivatives.py sizes it).
+    premade_derivatives: tuple[str, ...] = ()
+    derivative_inline_max_megapixels: float = 50.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -91,11 +101,11 @@ class Settings:
             immich_webhook_secret=env("IMMICH_WEBHOOK_SECRET", ""),
             immich_webhook_secret_parameter=env("IMMICH_WEBHOOK_SECRET_PARAMETER", ""),
             immich_sync_state_table=env("IMMICH_SYNC_STATE_TABLE", "") or "immichvr-immich-sync-state",
-            immich_sync_album_ids=tuple(
-                part.strip() for part in env("IMMICH_SYNC_ALBUM_IDS", "").split(",") if part.strip()
-            ),
+            immich_sync_album_ids=_names(env("IMMICH_SYNC_ALBUM_IDS", "")),
             immich_sync_interval_minutes=_int("IMMICH_SYNC_INTERVAL_MINUTES", 15),
             import_retry_base_delay_s=_int("IMPORT_RETRY_BASE_DELAY_S", 30),
+            premade_derivatives=_names(env("PREMADE_DERIVATIVES", "")),
+            derivative_inline_max_megapixels=_float("DERIVATIVE_INLINE_MAX_MEGAPIXELS", 50.0),
         )
 
 

@@ -13,15 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from immichvr_depth.platform import aws
 from immichvr_depth.platform.observability import logger
-from immichvr_depth.platform.settings import get_settings
-from immichvr_depth.store import media_items
+from immichvr_depth.store import media_items, objects
 from immichvr_depth.store.keys import item_prefixes
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord
-
-_DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 
 
 @dataclass(frozen=True)
@@ -32,23 +28,7 @@ class Deletion:
 
 
 def _delete_files(media_item_id: str) -> int:
-    s3 = aws.s3()
-    bucket = get_settings().media_bucket
-    deleted = 0
-    for prefix in item_prefixes(media_item_id):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys = [entry["Key"] for entry in page.get("Contents", [])]
-            for start in range(0, len(keys), _DELETE_BATCH):
-                batch = keys[start : start + _DELETE_BATCH]
-                result = s3.delete_objects(
-                    Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
-                )
-                if result.get("Errors"):
-                    raise RuntimeError(
-                        f"S3 refused to delete {len(result['Errors'])} files: {result['Errors']}"
-                    )
-                deleted += len(batch)
-    return deleted
+    return sum(objects.delete_under(prefix) for prefix in item_prefixes(media_item_id))
 
 
 def delete_media_item(media_item_id: str) -> Deletion:

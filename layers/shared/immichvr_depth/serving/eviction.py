@@ -3,7 +3,7 @@
 Thumbnails are never evicted: they are small and the viewer's first paint. A full-resolution map is
 idle when neither read nor made for `days` days. It is first marked evicted with a conditional write
 that holds only while it is still idle (a read meanwhile updates `accessed_at` and wins), then its
-file is deleted. A later read of it queues its regeneration (see regeneration.py).
+file and its derivatives are deleted. A later read of it queues its regeneration (see regeneration.py).
 
 Candidates are found with a Scan and a filter over the depth-map table: one read of the whole table
 per run, which is cheap for a personal library (thousands of items); a very large deployment would
@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from immichvr_depth.platform.observability import logger, metrics
-from immichvr_depth.store import depth_maps
+from immichvr_depth.store import depth_maps, objects
+from immichvr_depth.store.keys import map_derivatives_prefix
 from immichvr_depth.store.tables import DepthMapRecord, utcnow
 from immichvr_depth.store.versions import VersionType
 
@@ -68,6 +69,9 @@ def evict_idle(days: int, now: datetime | None = None) -> EvictionReport:
             )
             continue
         depth_maps.delete_file(record.file_path)
+        objects.delete_under(
+            map_derivatives_prefix(record.media_item_id, record.version, int(record.generation))
+        )
         evicted += 1
         bytes_evicted += int(record.file_size)
         logger.info(

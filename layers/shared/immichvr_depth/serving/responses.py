@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import PlainSerializer, WithJsonSchema
 
 from immichvr_depth.platform.http import CamelCaseAnswer, JsonAnswer
+from immichvr_depth.platform.release import VERSION
 from immichvr_depth.serving.regeneration import Regeneration
 from immichvr_depth.store.status import ProcessingStatus, SourceType
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
@@ -222,29 +223,9 @@ class RegenerationQueued(CamelCaseAnswer):
         )
 
 
-class DepthMapRegenerating(CamelCaseAnswer):
-    """GET /api/media/{id}/depth 202: the map was evicted after going unread and is being made again;
-    the Retry-After header repeats `retryAfter`."""
+class Health(CamelCaseAnswer):
+    """GET /api/health 200: the API answers. Nothing behind it (Immich, the depth backend) is asked."""
 
-    media_item_id: str
-    version: VersionType
-    processing_status: ProcessingStatus
-    evicted_at: Timestamp
-    retry_after: int
-    """seconds to wait before asking again"""
-    message: str
-
-    @classmethod
-    def of(cls, record: DepthMapRecord, item: MediaItem, retry_after: int) -> DepthMapRegenerating:
-        version = record.version.value
-        return cls(
-            media_item_id=record.media_item_id,
-            version=record.version,
-            processing_status=ProcessingStatus(item.status),
-            evicted_at=record.evicted_at,
-            retry_after=retry_after,
-            message=(
-                f"the {version} depth map was evicted after going unread and is being made again; "
-                f"retry in {retry_after} s"
-            ),
-        )
+    status: Literal["ok"] = "ok"
+    version: str = VERSION
+    """the release of the back end"""

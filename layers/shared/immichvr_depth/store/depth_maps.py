@@ -8,9 +8,11 @@ finishes after a delete began leaves nothing behind."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
+from typing import Final
 
 from botocore.exceptions import ClientError
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
@@ -21,12 +23,31 @@ from pynamodb.transactions import TransactWrite
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.errors import AppError, NotFound
 from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.store import objects
 from immichvr_depth.store.conditions import condition_failed, transaction_condition_failed
+from immichvr_depth.store.keys import map_derivatives_prefix
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem, utcnow
 from immichvr_depth.store.versions import VersionType
 
 PNG = "image/png"
+
+# The facts about a map that every answer made from it carries, by the API header that carries them
+# and the S3 metadata key that carries them on every file the API serves from the map (the map
+# itself and each derivative made from it). S3 answers metadata only as `x-amz-meta-<key>` headers
+# (metadata_header): a client that a redirect sends to S3 reads X-Model-Name as
+# x-amz-meta-model-name. The bucket's CORS rule exposes those names to browsers as the API's CORS
+# exposes its own headers (template.yaml, MediaBucket; tests/unit/deployment/test_binary_media_types.py
+# holds the rule to this mapping).
+FACT_METADATA: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "X-Depth-Map-Version": "depth-map-version",
+        "X-Model-Name": "model-name",
+        "X-Model-Version": "model-version",
+        "X-Generated-At": "generated-at",
+    }
+)
+S3_METADATA_HEADER_PREFIX: Final = "x-amz-meta-"
 
 
 class ItemGone(NotFound):
@@ -83,18 +104,46 @@ def generation_is(generation: int) -> Condition:
     return condition
 
 
+def metadata_header(header: str) -> str:
+    """The header S3 answers a fact with: `x-amz-meta-model-name` for X-Model-Name."""
+    return S3_METADATA_HEADER_PREFIX + FACT_METADATA[header]
+
+
+def instant_text(moment: datetime) -> str:
+    """An instant as the API writes it (`2026-01-02T03:04:05.678901Z`, serving.responses.iso), so
+    that x-amz-meta-generated-at is the very text of X-Generated-At."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _facts(
+    version: VersionType, model_name: str, model_version: str, generated_at: datetime
+) -> dict[str, str]:
+    """A map's facts as S3 metadata, each under its FACT_METADATA key."""
+    by_header = {
+        "X-Depth-Map-Version": version.value,
+        "X-Model-Name": model_name,
+        "X-Model-Version": model_version,
+        "X-Generated-At": instant_text(generated_at),
+    }
+    return {FACT_METADATA[header]: value for header, value in by_header.items()}
+
+
+def fact_metadata(record: DepthMapRecord) -> dict[str, str]:
+    """The S3 metadata of a file served from the stored map `record`: its facts, as its answers'
+    headers carry them."""
+    return _facts(record.version, record.model_name, record.model_version, record.generated_at)
+
+
 def _metadata(made: DepthMapFile) -> dict[str, str]:
     # The facts of the record travel with the file, so a record lost to a crash between the two
-    # writes can be rebuilt from the file alone.
-    return {
+    # writes can be rebuilt from the file alone; the ones the API answers with also reach a client
+    # that a redirect sends to the file.
+    return _facts(made.version, made.model_name, made.model_version, utcnow()) | {
         "sha256": made.sha256,
         "width": str(made.width),
         "height": str(made.height),
-        "model-name": made.model_name,
-        "model-version": made.model_version,
         "input-size": str(made.input_size),
         "generation": str(made.generation),
-        "generated-at": utcnow().isoformat(),
     }
 
 
@@ -194,9 +243,9 @@ def replace(made: DepthMapFile, replacing: int) -> DepthMapRecord:
     """Replace generation `replacing` of the version by `made` (generation `replacing + 1`).
 
     The new file is written first under its own key; the record moves to it in one write that holds
-    only while the record is still at `replacing`; the replaced file is deleted last. A delivery
-    that finds the record already moved returns it untouched: concurrent or repeated deliveries of
-    one request write one file (the key is the same) and one new generation."""
+    only while the record is still at `replacing`; the replaced file and its derivatives are deleted
+    last. A delivery that finds the record already moved returns it untouched: concurrent or
+    repeated deliveries of one request write one file (the key is the same) and one new generation."""
     current = find(made.media_item_id, made.version)
     if current is None:
         return store(made)
@@ -234,6 +283,7 @@ def replace(made: DepthMapFile, replacing: int) -> DepthMapRecord:
         return moved if moved is not None else current
     if current.file_path != made.key:
         delete_file(current.file_path)
+    objects.delete_under(map_derivatives_prefix(made.media_item_id, made.version, replacing))
     moved = find(made.media_item_id, made.version)
     return moved if moved is not None else new
 

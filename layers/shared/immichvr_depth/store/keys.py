@@ -12,6 +12,9 @@ UPLOADS_PREFIX = "uploads/"
 ORIGINALS_PREFIX = "originals/"
 THUMBNAILS_PREFIX = "thumbnails/"
 DEPTH_MAPS_PREFIX = "depth-maps/"
+# What the API makes from a version's photo and map for viewers (browser photos, 8-bit maps, stereo
+# pairs), written and removed by the serving flow and by whatever replaces or deletes the map.
+DERIVATIVES_PREFIX = "derivatives/"
 # Asynchronous inference: the processor writes inputs, the endpoint writes outputs and failures, the
 # completion function deletes each once its map is stored. None of them is under uploads/, the only
 # prefix that triggers a function.
@@ -29,6 +32,7 @@ _EXTENSION_BY_MIME = {
     "image/heic": ".heic",
     "image/heif": ".heif",
     "image/avif": ".avif",
+    "image/jxl": ".jxl",
 }
 
 
@@ -68,8 +72,29 @@ def item_prefixes(media_item_id: str) -> list[str]:
     """Every key prefix under which files of the item may be stored, whoever wrote them."""
     return [
         f"{prefix}{media_item_id}/"
-        for prefix in (UPLOADS_PREFIX, ORIGINALS_PREFIX, THUMBNAILS_PREFIX, DEPTH_MAPS_PREFIX)
+        for prefix in (
+            UPLOADS_PREFIX,
+            ORIGINALS_PREFIX,
+            THUMBNAILS_PREFIX,
+            DEPTH_MAPS_PREFIX,
+            DERIVATIVES_PREFIX,
+        )
     ]
+
+
+def photo_derivative_key(media_item_id: str, version: VersionType) -> str:
+    """The version's photo as a browser shows it; it depends on the stored source alone."""
+    return f"{DERIVATIVES_PREFIX}{media_item_id}/{version.value}/photo.jpg"
+
+
+def map_derivatives_prefix(media_item_id: str, version: VersionType, generation: int) -> str:
+    """Where the derivatives of one generation of a version's depth map live: removing the prefix
+    removes them all when that generation is replaced or evicted."""
+    return f"{DERIVATIVES_PREFIX}{media_item_id}/{version.value}/g{generation}/"
+
+
+def map_derivative_key(media_item_id: str, version: VersionType, generation: int, name: str) -> str:
+    return f"{map_derivatives_prefix(media_item_id, version, generation)}{name}"
 
 
 def async_input_key(media_item_id: str, version: VersionType, token: str) -> str:

@@ -20,6 +20,7 @@ from immichvr_depth.platform.errors import Conflict, InvalidRequest, NotFound
 from immichvr_depth.store.conditions import condition_failed
 from immichvr_depth.store.status import ProcessingStatus, sources_of
 from immichvr_depth.store.tables import LISTING_PARTITION, MediaItem, utcnow
+from immichvr_depth.store.versions import VersionType
 
 MAX_PAGE_SIZE = 100
 
@@ -45,6 +46,12 @@ def get_item(media_item_id: str) -> MediaItem:
     if item is None:
         raise _not_found(media_item_id)
     return item
+
+
+def source_key(item: MediaItem, version: VersionType) -> str | None:
+    """The stored photo a version is made from, and shown as: the thumbnail for the thumbnail
+    version, the original for full resolution; None while it is not stored (or has no thumbnail)."""
+    return item.thumbnail_path if version is VersionType.THUMBNAIL else item.original_path
 
 
 def reload(item: MediaItem) -> None:

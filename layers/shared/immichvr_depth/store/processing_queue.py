@@ -28,11 +28,16 @@ class ProcessingMessage:
 
     media_item_id: str
     regenerate: Mapping[VersionType, int] = field(default_factory=dict)
+    # Set instead: make this derivative of the item (the serving flow's job, opaque here), too large
+    # to make within an API request.
+    derivative: Mapping[str, Any] | None = None
 
     def to_json(self) -> str:
         payload: dict[str, Any] = {"mediaItemId": self.media_item_id}
         if self.regenerate:
             payload["regenerate"] = {version.value: gen for version, gen in self.regenerate.items()}
+        if self.derivative is not None:
+            payload["derivative"] = dict(self.derivative)
         return json.dumps(payload)
 
     @classmethod
@@ -44,7 +49,10 @@ class ProcessingMessage:
             raise InvalidRequest(f"not a processing message: {error}") from error
         if not isinstance(media_item_id, str) or not media_item_id:
             raise InvalidRequest("processing message has no mediaItemId")
-        return cls(media_item_id=media_item_id, regenerate=_regenerate(payload.get("regenerate")))
+        derivative = payload.get("derivative")
+        if derivative is not None and not isinstance(derivative, dict):
+            raise InvalidRequest("processing message's derivative is not an object")
+        return cls(media_item_id, _regenerate(payload.get("regenerate")), derivative)
 
 
 def _regenerate(raw: Any) -> dict[VersionType, int]:
@@ -69,5 +77,14 @@ def enqueue_processing(media_item_id: str, regenerate: Mapping[VersionType, int]
     response = aws.sqs().send_message(
         QueueUrl=get_settings().processing_queue_url,
         MessageBody=ProcessingMessage(media_item_id, dict(regenerate or {})).to_json(),
+    )
+    return response["MessageId"]
+
+
+def enqueue_derivative(media_item_id: str, job: Mapping[str, Any]) -> str:
+    """Queue the processor to make one derivative of the item; returns the SQS message id."""
+    response = aws.sqs().send_message(
+        QueueUrl=get_settings().processing_queue_url,
+        MessageBody=ProcessingMessage(media_item_id, derivative=job).to_json(),
     )
     return response["MessageId"]

@@ -11,6 +11,10 @@ Where each supported version keeps what we read (checked against the OpenAPI doc
   orientation); 2.x and 3.x add top-level ``width``/``height``, already swapped for a sideways
   orientation (``number`` in 2.x, ``integer`` in 3.x), and null until metadata extraction ran.
 * ``exifInfo.orientation``: a nullable *string* (``"6"``) in every version.
+* ``fileCreatedAt``: required in all three, the moment the photo was taken (UTC), and what search
+  orders by; ``localDateTime`` is the photographer's wall clock written as if it were UTC.
+* search answers carry ``exifInfo`` only with ``withExif``, which we never send: Immich makes it an
+  inner join, so assets whose metadata is not read yet would drop out. So a 1.137 search gives no size.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from __future__ import annotations
 import math
 import mimetypes
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from immichvr_depth.intake.immich.errors import ImmichUpstreamError
@@ -34,7 +39,8 @@ class ImmichAsset:
     ``width``/``height`` are the size as a viewer shows the asset (EXIF orientation applied), so they
     match the aspect ratio of Immich's preview, which is already upright. ``orientation`` is the
     EXIF orientation (1..8) of the original, which ``download_original`` returns unrotated;
-    ``stored_size`` gives the original's pixels as stored.
+    ``stored_size`` gives the original's pixels as stored. ``taken_at`` is Immich's ``fileCreatedAt``,
+    None when unreadable.
     """
 
     id: str
@@ -46,6 +52,8 @@ class ImmichAsset:
     orientation: int | None
     is_trashed: bool
     is_offline: bool
+    # Left out of equality: when a photo was taken is shown, never a reason to treat it differently.
+    taken_at: datetime | None = field(default=None, compare=False)
 
     @property
     def is_image(self) -> bool:
@@ -98,7 +106,20 @@ def parse_asset(body: object, asset_id: str) -> ImmichAsset:
         orientation=orientation,
         is_trashed=_trashed(body),
         is_offline=body.get("isOffline") is True,
+        taken_at=_instant(body.get("fileCreatedAt")),
     )
+
+
+def _instant(raw: object) -> datetime | None:
+    """An Immich timestamp (``2024-01-15T19:30:00.000Z``) as an aware UTC datetime; None for junk.
+    A time without an offset is read as UTC, as Immich stores every instant."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _trashed(body: Mapping[str, Any]) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn, Self
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Self
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -20,6 +20,7 @@ from urllib3.util.retry import Retry
 from immichvr_depth.intake.immich.assets import (
     ImmichAlbum,
     ImmichAsset,
+    SearchPage,
     parse_album,
     parse_asset,
     parse_search_page,
@@ -55,6 +56,9 @@ _MAX_REDIRECTS = 3
 # Immich's own default page size for search, and the largest it accepts.
 SEARCH_PAGE_SIZE = 250
 MAX_SEARCH_PAGE_SIZE = 1000
+# The largest page number Immich accepts (3.x declares it; JavaScript's largest safe integer).
+MAX_SEARCH_PAGE = 2**53 - 1
+SearchOrder = Literal["asc", "desc"]
 
 # Turns an Immich refusal into a more precise error than error_for_status would, or None to leave it.
 _Refusal = Callable[[int, ImmichErrorBody], AppError | None]
@@ -269,26 +273,47 @@ class ImmichClient:
         """Every asset ``POST /search/metadata`` finds, page after page (trashed assets excluded, as
         Immich does by default). ``album_ids`` keeps assets that are in *all* of those albums, as
         Immich's filter does; ``visibility=None`` is Immich's default (timeline and archive)."""
-        if not 1 <= page_size <= MAX_SEARCH_PAGE_SIZE:
-            raise ValueError(f"page_size must be 1..{MAX_SEARCH_PAGE_SIZE}")
-        query: dict[str, Any] = {"size": page_size}
-        if asset_type is not None:
-            query["type"] = asset_type
-        if visibility is not None:
-            query["visibility"] = visibility
-        if updated_after is not None:
-            query["updatedAfter"] = _iso_instant(updated_after)
-        if album_ids:
-            query["albumIds"] = [_checked_id(album_id, "album id") for album_id in album_ids]
+        query = _search_query(
+            asset_type=asset_type,
+            visibility=visibility,
+            updated_after=updated_after,
+            album_ids=album_ids,
+            page_size=page_size,
+        )
         page: int | None = 1
         while page is not None:
-            action = f"searching assets (page {page})"
-            response = self._request(
-                "POST", "/search/metadata", json_body=query | {"page": page}, action=action
-            )
-            result = parse_search_page(self._json_of(response, action), page)
+            result = self._search(query, page)
             yield from result.assets
             page = result.next_page
+
+    def search_page(
+        self,
+        page: int,
+        *,
+        asset_type: str | None = "IMAGE",
+        visibility: str | None = "timeline",
+        created_before: datetime | None = None,
+        order: SearchOrder | None = None,
+        page_size: int = SEARCH_PAGE_SIZE,
+    ) -> SearchPage:
+        """One page of ``POST /search/metadata``, for a caller that pages itself. ``order`` sorts by
+        ``fileCreatedAt`` (when taken; Immich's own default is ``desc``); ``created_before`` keeps
+        assets that reached Immich at or before that instant (Immich's ``createdAt``)."""
+        if not 1 <= page <= MAX_SEARCH_PAGE:
+            raise ValueError(f"page must be 1..{MAX_SEARCH_PAGE}")
+        query = _search_query(
+            asset_type=asset_type,
+            visibility=visibility,
+            created_before=created_before,
+            order=order,
+            page_size=page_size,
+        )
+        return self._search(query, page)
+
+    def _search(self, query: Mapping[str, Any], page: int) -> SearchPage:
+        action = f"searching assets (page {page})"
+        response = self._request("POST", "/search/metadata", json_body={**query, "page": page}, action=action)
+        return parse_search_page(self._json_of(response, action), page)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -406,6 +431,35 @@ def _checked_id(raw_id: str, what: str = "asset id") -> str:
     except (ValueError, TypeError, AttributeError):
         name = "albumId" if what == "album id" else "assetId"
         raise InvalidRequest(f"the Immich {what} must be a UUID", **{name: str(raw_id)[:64]}) from None
+
+
+def _search_query(
+    *,
+    asset_type: str | None,
+    visibility: str | None,
+    page_size: int,
+    updated_after: datetime | None = None,
+    created_before: datetime | None = None,
+    album_ids: Sequence[str] = (),
+    order: SearchOrder | None = None,
+) -> dict[str, Any]:
+    """The MetadataSearchDto of a search, less its page; a filter left None is not sent at all."""
+    if not 1 <= page_size <= MAX_SEARCH_PAGE_SIZE:
+        raise ValueError(f"page_size must be 1..{MAX_SEARCH_PAGE_SIZE}")
+    query: dict[str, Any] = {"size": page_size}
+    if asset_type is not None:
+        query["type"] = asset_type
+    if visibility is not None:
+        query["visibility"] = visibility
+    if updated_after is not None:
+        query["updatedAfter"] = _iso_instant(updated_after)
+    if created_before is not None:
+        query["createdBefore"] = _iso_instant(created_before)
+    if album_ids:
+        query["albumIds"] = [_checked_id(album_id, "album id") for album_id in album_ids]
+    if order is not None:
+        query["order"] = order
+    return query
 
 
 def _iso_instant(moment: datetime) -> str:
