@@ -199,3 +199,31 @@ def test_a_deleted_item_has_no_files_left_to_serve(runner: Runner) -> None:
         response = runner.call("GET", f"/api/media/{media_item_id}/{path}", headers=IMAGE)
         assert response.status_code == 404, path
         assert response.json()["error"] == "not_found"
+
+
+def test_an_imported_12_mp_photo_ends_with_three_tiers_fetched_by_name(
+    runner: Runner, immich: FakeImmich
+) -> None:
+    asset = immich.add_image(width=4000, height=3000, file_name="wide.jpg")
+    imported = runner.call("POST", f"/api/immich/import/{asset}")
+    assert imported.status_code == 202, imported.text
+    media_item_id = imported.json()["mediaItemId"]
+
+    status = runner.wait_finished(media_item_id)
+
+    assert status["processing_status"] == "completed", status
+    assert status["preview_depth_map_id"] == f"{media_item_id}:preview"
+    sizes = {}
+    for version in ("thumbnail", "preview", "full_resolution"):
+        depth = runner.call(
+            "GET", f"/api/media/{media_item_id}/depth", params={"version": version}, headers={"Accept": "*/*"}
+        )  # followed to S3 where large, as a browser's fetch() would
+        assert depth.status_code == 200, depth.text
+        assert (
+            depth.headers.get("x-amz-meta-depth-map-version", depth.headers.get("X-Depth-Map-Version"))
+            == version
+        )
+        sizes[version] = Image.open(io.BytesIO(depth.content)).size
+    assert sizes["preview"] == (3072, 2304)
+    assert sizes["full_resolution"] == (4000, 3000)
+    assert max(sizes["thumbnail"]) < 3072

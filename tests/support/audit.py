@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.settings import get_settings
+from immichvr_depth.store import media_items
 from immichvr_depth.store.keys import DEPTH_MAPS_PREFIX
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 from immichvr_depth.store.versions import versions_to_process
@@ -94,7 +95,7 @@ def audit_stores() -> Audit:
         1
         for item in items
         if item.status == "completed"
-        and {v.value for v in versions_to_process(has_thumbnail=bool(item.thumbnail_path))}
+        and {v.value for v in versions_to_process(bool(item.thumbnail_path), media_items.long_side(item))}
         - versions_of.get(item.media_item_id, set())
     )
     return Audit(

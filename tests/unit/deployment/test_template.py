@@ -162,6 +162,8 @@ COMMON_ENV = {
     "CORS_ALLOW_ORIGIN",
     "PREMADE_DERIVATIVES",
     "DERIVATIVE_INLINE_MAX_MEGAPIXELS",
+    "DEPTH_TIERS",
+    "PREVIEW_LONG_SIDE",
 }
 FUNCTION_ENV = {
     "MediaApiFunction": {"PRESIGNED_URL_TTL_S", "MAX_UPLOAD_BYTES"},
@@ -192,12 +194,13 @@ FUNCTION_ENV = {
         "DEPTH_INFERENCE_FUNCTION_NAME",
         "SAGEMAKER_ENDPOINT_NAME",
         "THUMBNAIL_INPUT_SIZE",
+        "PREVIEW_INPUT_SIZE",
         "FULL_RESOLUTION_INPUT_SIZE",
         "INFERENCE_MODE",
     },
     "InferenceCompletionFunction": set(),
     "UploadIngestFunction": {"THUMBNAIL_LONG_SIDE"},
-    "DepthEvictionFunction": {"EVICT_AFTER_DAYS"},
+    "DepthEvictionFunction": {"EVICT_AFTER_DAYS", "EVICTABLE_TIERS"},
 }
 
 # Actions that AWS only authorises on Resource "*".
@@ -785,7 +788,10 @@ def test_eviction_runs_on_a_schedule_that_zero_days_turns_off(
     parameters = template["Parameters"]
     assert parameters["EvictAfterDays"]["MinValue"] == 0
     assert parameters["EvictionIntervalHours"]["MinValue"] >= 2  # "rate(1 hours)" is not a rate
-    assert props["Environment"]["Variables"] == {"EVICT_AFTER_DAYS": {"Ref": "EvictAfterDays"}}
+    assert props["Environment"]["Variables"] == {
+        "EVICT_AFTER_DAYS": {"Ref": "EvictAfterDays"},
+        "EVICTABLE_TIERS": {"Ref": "EvictableTiers"},
+    }
     # Only what eviction does: find and mark idle records, delete their files.
     statements = list(statements_of(props["Policies"]))
     dynamodb = [s for s in statements if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]

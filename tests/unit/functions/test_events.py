@@ -164,7 +164,7 @@ def test_api_event_path_is_its_resource_with_the_path_parameters_filled_in(name:
 def test_depth_download_asks_for_a_version_as_png() -> None:
     event = APIGatewayProxyEvent(load("depth_get.json"))
     version = (event.query_string_parameters or {})["version"]
-    assert VersionType.parse(version) is VersionType.THUMBNAIL
+    assert VersionType(version) is VersionType.THUMBNAIL
     assert event.multi_value_query_string_parameters == {"version": [version]}
     assert event.headers.get("accept") == "image/png"
 

@@ -190,7 +190,7 @@ def test_an_invalid_version_is_a_400_naming_the_allowed_values() -> None:
     response = call("GET", f"/api/media/{ITEM_ID}/depth", query={"version": "huge"})
 
     assert response["statusCode"] == 400
-    assert "'thumbnail' or 'full_resolution'" in body(response)["message"]
+    assert "'thumbnail', 'preview' or 'full_resolution'" in body(response)["message"]
 
 
 def test_a_version_not_made_yet_is_a_404_with_the_processing_status() -> None:

@@ -237,7 +237,7 @@ def test_an_unknown_item_is_a_404_and_a_bad_version_a_400() -> None:
 
     assert missing["statusCode"] == 404
     assert bad["statusCode"] == 400
-    assert "'thumbnail' or 'full_resolution'" in json_body(bad)["message"]
+    assert "'thumbnail', 'preview' or 'full_resolution'" in json_body(bad)["message"]
     assert bad_id["statusCode"] == 400
     assert receive_all() == []
 

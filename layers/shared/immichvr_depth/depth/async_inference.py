@@ -40,7 +40,7 @@ class InvocationContext:
 
     media_item_id: str
     version: VersionType
-    oriented_size: tuple[int, int]  # (width, height) of the photo as displayed
+    oriented_size: tuple[int, int]  # (width, height) the map is stored at: the tier's upright size
     input_size: int
     inference_id: str
     replacing: int | None = None  # a regeneration: the generation the new map replaces

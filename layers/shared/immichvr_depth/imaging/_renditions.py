@@ -43,21 +43,28 @@ class BrowserPhoto:
     content_type: str = "image/jpeg"
 
 
-def browser_photo(source: Source) -> BrowserPhoto:
-    """The photo upright (EXIF orientation applied) at its full oriented size, as a JPEG: the
-    source itself when it already is one a browser shows as it stands, else a progressive RGB JPEG
-    (quality 90, its colour profile kept, no EXIF: no GPS in a derivative)."""
+def browser_photo(source: Source, size: tuple[int, int] | None = None) -> BrowserPhoto:
+    """The photo upright (EXIF orientation applied) as a JPEG, at its full oriented size or at `size`
+    (upright width and height, e.g. a preview tier's): the source itself when it already is one a
+    browser shows as it stands at that size, else a progressive RGB JPEG (quality 90, its colour
+    profile kept, no EXIF: no GPS in a derivative)."""
     im, facts = open_image(source)
+    oriented = (facts.oriented_width, facts.oriented_height)
+    target = size or oriented
+    # The size to decode to, in the stored orientation (a quarter turn swaps the sides).
+    stored_target = target if facts.oriented_width == facts.width else (target[1], target[0])
     with decoding(), im:
-        if _shown_as_stored(im, facts):
+        if target == oriented and _shown_as_stored(im, facts):
             return BrowserPhoto(body=None, width=facts.oriented_width, height=facts.oriented_height)
         icc_profile = im.info.get("icc_profile")
         if im.mode == "CMYK":
             im.load()
             rgb = _cmyk_to_srgb(im, icc_profile)
             icc_profile = None  # a CMYK profile does not describe RGB pixels; these are sRGB now
+            if rgb.size != stored_target:
+                rgb = rgb.resize(stored_target, Image.Resampling.LANCZOS)
         else:
-            rgb = _decode_rgb(im, im.size)
+            rgb = _decode_rgb(im, stored_target)
         _release(im, kept=rgb)
         upright = apply_orientation(rgb, facts.orientation)
         _release(rgb, kept=upright)

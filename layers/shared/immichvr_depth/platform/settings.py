@@ -66,6 +66,12 @@ class Settings:
     # (names as PREMADE_DERIVATIVES lists them), and above what photo size a stereo pair is made by
     # the processor instead of within the request (bench/derivatives.py sizes it).
     premade_derivatives: tuple[str, ...] = ()
+    # Resolution tiers (store/versions.py): which are made, the preview's long side and model input.
+    depth_tiers: tuple[str, ...] = ("thumbnail", "preview", "full_resolution")
+    preview_long_side: int = 3072
+    preview_input_size: int = 770
+    # The tiers an unread map may be evicted from (EVICT_AFTER_DAYS).
+    evictable_tiers: tuple[str, ...] = ("full_resolution",)
     derivative_inline_max_megapixels: float = 50.0
 
     @classmethod
@@ -105,6 +111,10 @@ class Settings:
             immich_sync_interval_minutes=_int("IMMICH_SYNC_INTERVAL_MINUTES", 15),
             import_retry_base_delay_s=_int("IMPORT_RETRY_BASE_DELAY_S", 30),
             premade_derivatives=_names(env("PREMADE_DERIVATIVES", "")),
+            depth_tiers=_names(env("DEPTH_TIERS", "")) or ("thumbnail", "preview", "full_resolution"),
+            preview_long_side=_int("PREVIEW_LONG_SIDE", 3072),
+            preview_input_size=_int("PREVIEW_INPUT_SIZE", 770),
+            evictable_tiers=_names(env("EVICTABLE_TIERS", "")) or ("full_resolution",),
             derivative_inline_max_megapixels=_float("DERIVATIVE_INLINE_MAX_MEGAPIXELS", 50.0),
         )
 

@@ -24,7 +24,7 @@ from immichvr_depth.serving.files import (
     presigned_url,
 )
 from immichvr_depth.serving.responses import depth_headers
-from immichvr_depth.store import depth_maps, media_items
+from immichvr_depth.store import depth_maps, media_items, versions
 from immichvr_depth.store.depth_maps import Evicted
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
@@ -46,6 +46,23 @@ def _regenerating(record: DepthMapRecord) -> FileAnswer:
     )
 
 
+def _making_tier(item: MediaItem, version: VersionType) -> FileAnswer:
+    retry_after = get_settings().regenerate_retry_after_s
+    return FileAnswer(
+        headers={"Retry-After": str(retry_after)},
+        accepted=NotReady.missing_tier(item, version, retry_after),
+    )
+
+
+def served(media_item_id: str, version: VersionType) -> VersionType:
+    """The tier that answers for `version` of the item: InvalidRequest for a tier this deployment
+    does not make; a small photo's preview is its full-resolution map."""
+    versions.require_enabled(version)
+    if version is not VersionType.PREVIEW:
+        return version
+    return versions.served_by(version, media_items.long_side(media_items.get_item(media_item_id)))
+
+
 def _in_progress(making: StillMaking) -> FileAnswer:
     retry_after = get_settings().regenerate_retry_after_s
     return FileAnswer(
@@ -60,7 +77,10 @@ def _used_map(media_item_id: str, version: VersionType, count: bool = True) -> D
     missing."""
     record = depth_maps.find(media_item_id, version)
     if record is None:
-        derivatives.current_map(media_items.get_item(media_item_id), version)
+        item = media_items.get_item(media_item_id)
+        if regeneration.make_missing(item, version):
+            return _making_tier(item, version)
+        derivatives.current_map(item, version)
         raise NotFound(f"the {version.value} depth map of media item {media_item_id} is gone")
     if record.evicted_at is not None:
         return _regenerating(record)
@@ -88,6 +108,8 @@ def _with_retries(answer: Callable[[bool], FileAnswer], what: str) -> FileAnswer
 def depth_map(
     media_item_id: str, version: VersionType, fmt: DepthFormat, accept: str | None, if_none_match: str | None
 ) -> FileAnswer:
+    version = served(media_item_id, version)
+
     def answer(first: bool) -> FileAnswer:
         if fmt is DepthFormat.PNG16 and if_none_match:
             # A client revalidating the map it holds needs no count and no read of the file.
@@ -115,6 +137,8 @@ def _map_file(record: DepthMapRecord) -> StoredFile:
 def photo(
     media_item_id: str, version: VersionType, accept: str | None, if_none_match: str | None
 ) -> FileAnswer:
+    version = served(media_item_id, version)
+
     def answer(_first: bool) -> FileAnswer:
         item = media_items.get_item(media_item_id)
         made = derivatives.photo(item, version)
@@ -130,6 +154,8 @@ def stereo(
     accept: str | None,
     if_none_match: str | None,
 ) -> FileAnswer:
+    version = served(media_item_id, version)
+
     def answer(first: bool) -> FileAnswer:
         used = _used_map(media_item_id, version, count=first)
         if isinstance(used, FileAnswer):
@@ -153,6 +179,7 @@ def urls(media_item_id: str, version: VersionType) -> MediaUrls:
     """Presigned URLs of everything a viewer loads for the version, making what is missing; what is
     too large to make now is queued and named in `pending`, and what needs a map not made yet is
     null."""
+    version = served(media_item_id, version)
     item = media_items.get_item(media_item_id)
     pending: list[str] = []
     photo_url: str | None = None
@@ -165,6 +192,8 @@ def urls(media_item_id: str, version: VersionType) -> MediaUrls:
         regeneration.regenerate_evicted(record)
         pending.append(version.value)
         record = None
+    elif record is None and regeneration.make_missing(item, version):
+        pending.append(version.value)
     depth: dict[DepthFormat, str | None] = dict.fromkeys(DepthFormat)
     stereo_urls: dict[StereoLayout, str | None] = dict.fromkeys(StereoLayout)
     if record is not None:

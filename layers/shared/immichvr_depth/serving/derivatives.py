@@ -34,6 +34,7 @@ from immichvr_depth.imaging import (
     StereoParams,
     browser_photo,
     depth_png8,
+    probe,
     render_stereo,
     stereo_filename,
 )
@@ -41,7 +42,7 @@ from immichvr_depth.platform import aws
 from immichvr_depth.platform.errors import InvalidRequest, NotFound
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.settings import get_settings
-from immichvr_depth.store import depth_maps, media_items
+from immichvr_depth.store import depth_maps, media_items, versions
 from immichvr_depth.store.depth_maps import fact_metadata
 from immichvr_depth.store.keys import map_derivative_key, photo_derivative_key, safe_stem
 from immichvr_depth.store.processing_queue import enqueue_derivative
@@ -297,7 +298,12 @@ def photo(item: MediaItem, version: VersionType, wait_s: float = _API_WAIT_S) ->
     derivative = Derivative(item.media_item_id, version, DerivativeKind.PHOTO)
 
     def make() -> Made:
-        converted = browser_photo(_read(source))
+        data = _read(source)
+        target = None
+        if version is VersionType.PREVIEW:
+            facts = probe(data)
+            target = versions.map_size(version, (facts.oriented_width, facts.oriented_height))
+        converted = browser_photo(data, target)
         size = {"width": str(converted.width), "height": str(converted.height)}
         if converted.body is None:
             return Made(b"", JPEG, size | {_SERVED_FROM: source})

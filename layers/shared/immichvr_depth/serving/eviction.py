@@ -1,9 +1,10 @@
-"""Evicting full-resolution depth maps nobody has read for a while, to save their storage.
+"""Evicting large depth maps nobody has read for a while, to save their storage.
 
-Thumbnails are never evicted: they are small and the viewer's first paint. A full-resolution map is
-idle when neither read nor made for `days` days. It is first marked evicted with a conditional write
-that holds only while it is still idle (a read meanwhile updates `accessed_at` and wins), then its
-file and its derivatives are deleted. A later read of it queues its regeneration (see regeneration.py).
+Only the tiers EVICTABLE_TIERS names are evicted (full resolution by default; thumbnails should never
+be: they are small and the viewer's first paint). A map is idle when neither read nor made for
+`days` days. It is first marked evicted with a conditional write that holds only while it is still
+idle (a read meanwhile updates `accessed_at` and wins), then its file and its derivatives are
+deleted. A later read of it queues its regeneration (see regeneration.py).
 
 Candidates are found with a Scan and a filter over the depth-map table: one read of the whole table
 per run, which is cheap for a personal library (thousands of items); a very large deployment would
@@ -17,12 +18,11 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from immichvr_depth.platform.observability import logger, metrics
+from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import depth_maps, objects
 from immichvr_depth.store.keys import map_derivatives_prefix
 from immichvr_depth.store.tables import DepthMapRecord, utcnow
 from immichvr_depth.store.versions import VersionType
-
-EVICTABLE = VersionType.FULL_RESOLUTION
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,16 @@ class EvictionReport:
         }
 
 
+def evictable() -> tuple[VersionType, ...]:
+    """The tiers whose unread maps are evicted (EVICTABLE_TIERS; full resolution by default)."""
+    named = set(get_settings().evictable_tiers)
+    return tuple(version for version in VersionType if version.value in named)
+
+
 def idle_maps(idle_since: datetime) -> list[DepthMapRecord]:
-    """Full-resolution maps, not evicted, neither made nor read since `idle_since`, a page at a time."""
+    """Maps of the evictable tiers, not evicted, neither made nor read since `idle_since`."""
     condition = (
-        (DepthMapRecord.version_type == EVICTABLE.value)
+        DepthMapRecord.version_type.is_in(*(version.value for version in evictable()))
         & DepthMapRecord.evicted_at.does_not_exist()
         & (DepthMapRecord.generated_at < idle_since)
         & (DepthMapRecord.accessed_at.does_not_exist() | (DepthMapRecord.accessed_at < idle_since))

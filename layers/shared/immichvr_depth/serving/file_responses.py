@@ -15,7 +15,8 @@ from immichvr_depth.store.versions import VersionType
 class NotReady(CamelCaseAnswer):
     """202 of the file routes (depth, photo, stereo): the file is being made, so retry after
     `retryAfter` seconds (the Retry-After header repeats it). Either the map was evicted after going
-    unread and is being made again (`evictedAt`, `processingStatus`), or a derivative is being made
+    unread and is being made again (`evictedAt`, `processingStatus`), or a tier the item was made
+    without (it predates the tier) is being made (`processingStatus`), or a derivative is being made
     by another request or by the processor (`derivative`)."""
 
     media_item_id: str
@@ -41,6 +42,19 @@ class NotReady(CamelCaseAnswer):
             retry_after=retry_after,
             message=(
                 f"the {version} depth map was evicted after going unread and is being made again; "
+                f"retry in {retry_after} s"
+            ),
+        )
+
+    @classmethod
+    def missing_tier(cls, item: MediaItem, version: VersionType, retry_after: int) -> NotReady:
+        return cls(
+            media_item_id=item.media_item_id,
+            version=version,
+            processing_status=ProcessingStatus(item.status),
+            retry_after=retry_after,
+            message=(
+                f"the {version.value} depth map was not made for this item yet and is being made now; "
                 f"retry in {retry_after} s"
             ),
         )

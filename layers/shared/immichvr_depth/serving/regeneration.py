@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from immichvr_depth.platform.errors import InvalidRequest, NotFound
 from immichvr_depth.platform.observability import logger
-from immichvr_depth.store import depth_maps, media_items
+from immichvr_depth.store import depth_maps, media_items, versions
 from immichvr_depth.store.processing_queue import enqueue_processing
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
-from immichvr_depth.store.versions import VersionType, versions_to_process
+from immichvr_depth.store.versions import VersionType
 
 # Only a settled item may be queued again: one being imported, queued, processed or deleted may not.
 REGENERABLE_FROM = (ProcessingStatus.COMPLETED, ProcessingStatus.FAILED)
@@ -37,9 +37,10 @@ class Regeneration:
 
 
 def _versions(item: MediaItem, version: VersionType | None) -> list[VersionType]:
-    made_for_item = versions_to_process(has_thumbnail=bool(item.thumbnail_path))
+    made_for_item = versions.versions_to_process(bool(item.thumbnail_path), media_items.long_side(item))
     if version is None:
         return made_for_item
+    version = versions.served_by(versions.require_enabled(version), media_items.long_side(item))
     if version not in made_for_item:
         raise InvalidRequest(
             f"media item {item.media_item_id} has no {version.value} version to regenerate",
@@ -84,6 +85,20 @@ def request_regeneration(media_item_id: str, version: VersionType | None) -> Reg
     item, InvalidRequest for a version the item does not have, StatusConflict unless it is settled."""
     item = media_items.get_item(media_item_id)
     return _queue(item, _versions(item, version))
+
+
+def make_missing(item: MediaItem, version: VersionType) -> bool:
+    """Queue a settled item to make a tier it should have but lacks (an item made before the tier
+    existed), once however many readers ask. False when the item has no such tier to make."""
+    settled = item.status in {status.value for status in REGENERABLE_FROM}
+    wanted = versions.versions_to_process(bool(item.thumbnail_path), media_items.long_side(item))
+    if not settled or version not in wanted:
+        return False
+    try:
+        _queue(item, [version])
+    except media_items.StatusConflict:
+        logger.info("missing tier already being made", version=version.value, processing_status=item.status)
+    return True
 
 
 def regenerate_evicted(record: DepthMapRecord) -> MediaItem:

@@ -13,6 +13,7 @@ from pydantic import PlainSerializer, WithJsonSchema
 from immichvr_depth.platform.http import CamelCaseAnswer, JsonAnswer
 from immichvr_depth.platform.release import VERSION
 from immichvr_depth.serving.regeneration import Regeneration
+from immichvr_depth.store import media_items, versions
 from immichvr_depth.store.status import ProcessingStatus, SourceType
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 from immichvr_depth.store.versions import VersionType
@@ -61,7 +62,8 @@ def depth_headers(record: DepthMapRecord) -> dict[str, str]:
 
 class MediaStatus(JsonAnswer):
     """GET /api/media/{id} 200, and each item of GET /api/media: a media item, its processing status and
-    each version's depth map (the `thumbnail_*` and `full_res_*` keys, null while the map is not made)."""
+    each tier's depth map (the `thumbnail_*`, `preview_*` and `full_res_*` keys, null while the map is
+    not made or the tier is not made by this deployment)."""
 
     media_item_id: str
     source_type: SourceType
@@ -93,6 +95,12 @@ class MediaStatus(JsonAnswer):
     thumbnail_depth_map_path: str | None
     thumbnail_depth_map_generated_at: Timestamp | None
     thumbnail_depth_map_evicted_at: Timestamp | None
+    preview_depth_map_id: str | None
+    """`{media_item_id}:preview` once the preview's map is made; `{media_item_id}:full_resolution` for
+    a photo no larger than the preview, whose preview is its full-resolution map"""
+    preview_depth_map_path: str | None
+    preview_depth_map_generated_at: Timestamp | None
+    preview_depth_map_evicted_at: Timestamp | None
     full_res_depth_map_id: str | None
     """`{media_item_id}:full_resolution` once the full-resolution map is made"""
     full_res_depth_map_path: str | None
@@ -105,6 +113,8 @@ class MediaStatus(JsonAnswer):
         by_version = {record.version: record for record in records}
         thumbnail = by_version.get(VersionType.THUMBNAIL)
         full = by_version.get(VersionType.FULL_RESOLUTION)
+        preview_tier = versions.served_by(VersionType.PREVIEW, media_items.long_side(item))
+        preview = by_version.get(preview_tier)
         item_id = item.media_item_id
         return cls(
             media_item_id=item_id,
@@ -127,6 +137,10 @@ class MediaStatus(JsonAnswer):
             thumbnail_depth_map_path=thumbnail.file_path if thumbnail else None,
             thumbnail_depth_map_generated_at=thumbnail.generated_at if thumbnail else None,
             thumbnail_depth_map_evicted_at=thumbnail.evicted_at if thumbnail else None,
+            preview_depth_map_id=depth_map_id(item_id, preview_tier) if preview else None,
+            preview_depth_map_path=preview.file_path if preview else None,
+            preview_depth_map_generated_at=preview.generated_at if preview else None,
+            preview_depth_map_evicted_at=preview.evicted_at if preview else None,
             full_res_depth_map_id=depth_map_id(item_id, VersionType.FULL_RESOLUTION) if full else None,
             full_res_depth_map_path=full.file_path if full else None,
             full_res_depth_map_generated_at=full.generated_at if full else None,
@@ -189,13 +203,18 @@ class DepthInfo(CamelCaseAnswer):
     processing_status: ProcessingStatus
     depth_maps: list[DepthMapInfo]
     """one entry per version made"""
+    served_by: dict[VersionType, VersionType]
+    """each tier this deployment makes and the tier whose map answers for it: itself, except the
+    preview of a photo no larger than the preview, answered by full resolution"""
 
     @classmethod
     def of(cls, item: MediaItem, records: list[DepthMapRecord]) -> DepthInfo:
+        long_side = media_items.long_side(item)
         return cls(
             media_item_id=item.media_item_id,
             processing_status=ProcessingStatus(item.status),
             depth_maps=[DepthMapInfo.of(record) for record in records],
+            served_by={tier: versions.served_by(tier, long_side) for tier in versions.enabled()},
         )
 
 

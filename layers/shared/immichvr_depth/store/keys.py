@@ -63,7 +63,11 @@ def upload_key(media_item_id: str, filename: str, mime_type: str) -> str:
 def depth_map_key(media_item_id: str, filename: str, version: VersionType, generation: int = 0) -> str:
     """Generation 0 is the first map made (its key has no generation suffix); each regeneration writes
     the next generation under a key of its own, so the map it replaces stays readable until then."""
-    stem = "_thumb_depth" if version is VersionType.THUMBNAIL else "_depth"
+    stem = {
+        VersionType.THUMBNAIL: "_thumb_depth",
+        VersionType.PREVIEW: "_preview_depth",
+        VersionType.FULL_RESOLUTION: "_depth",
+    }[version]
     suffix = f"{stem}.png" if generation == 0 else f"{stem}_g{generation}.png"
     return f"{DEPTH_MAPS_PREFIX}{media_item_id}/{safe_stem(filename)}_{media_item_id}{suffix}"
 

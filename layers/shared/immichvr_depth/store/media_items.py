@@ -50,8 +50,16 @@ def get_item(media_item_id: str) -> MediaItem:
 
 def source_key(item: MediaItem, version: VersionType) -> str | None:
     """The stored photo a version is made from, and shown as: the thumbnail for the thumbnail
-    version, the original for full resolution; None while it is not stored (or has no thumbnail)."""
+    version, the original for the preview and full resolution; None while it is not stored (or has
+    no thumbnail)."""
     return item.thumbnail_path if version is VersionType.THUMBNAIL else item.original_path
+
+
+def long_side(item: MediaItem) -> int | None:
+    """The upright photo's long side in pixels; None while its size is not known."""
+    if item.width is None or item.height is None:
+        return None
+    return int(max(item.width, item.height))
 
 
 def reload(item: MediaItem) -> None:

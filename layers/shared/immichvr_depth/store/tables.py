@@ -131,9 +131,10 @@ class DepthMapRecord(Model):
     # Each regeneration writes its file under the next generation's key, then moves the record to it;
     # a record without the attribute is generation 0, whose file has the key without a suffix.
     generation = NumberAttribute(default=0)
-    # Set when the eviction deleted the file (full resolution only); a read regenerates it.
+    # Set when the eviction deleted the file (the tiers EVICTABLE_TIERS names); a read regenerates it.
     evicted_at = UTCDateTimeAttribute(null=True)
 
     @property
     def version(self) -> VersionType:
-        return VersionType.parse(self.version_type)
+        # Records written before versions were named have an empty one: the full-resolution map.
+        return VersionType(self.version_type or VersionType.FULL_RESOLUTION.value)
