@@ -53,8 +53,9 @@ PARAMETERS_VARIABLE = "IMMICHVR_LOCAL_PARAMETERS"
 
 
 def local_parameters(text: str) -> dict[str, str]:
-    """``Name=value`` pairs separated by spaces or commas; a pair without ``=`` is an error."""
-    pairs = [part for part in re.split(r"[\s,]+", text.strip()) if part]
+    """``Name=value`` pairs separated by spaces, or by commas before the next ``Name=``; a comma
+    inside a value stays (``DepthTiers=thumbnail,full_resolution``). A pair without ``=`` is an error."""
+    pairs = [part for part in re.split(r"\s+|,(?=[A-Za-z][A-Za-z0-9]*=)", text.strip()) if part]
     if any("=" not in pair for pair in pairs):
         raise ValueError(f"{PARAMETERS_VARIABLE} takes Name=value pairs, got {text!r}")
     return dict(pair.split("=", 1) for pair in pairs)

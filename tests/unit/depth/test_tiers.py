@@ -197,3 +197,37 @@ def test_the_evictable_tiers_are_a_setting(monkeypatch: pytest.MonkeyPatch) -> N
 
     evicted = {record.version: record.evicted_at is not None for record in depth_maps.all_for(ITEM)}
     assert evicted == {THUMB: False, PREVIEW: True, FULL: True}
+
+
+def test_a_failed_items_missing_tier_is_not_queued_again_by_reading_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEPTH_TIERS", "thumbnail,full_resolution")
+    get_settings.cache_clear()
+    item = an_imported_photo(4000, 3000)
+    process_media_item(ITEM, ChangingBackend())
+    item.refresh()
+    item.status = ProcessingStatus.FAILED.value
+    item.save()
+    monkeypatch.setenv("DEPTH_TIERS", "")
+    get_settings.cache_clear()
+
+    response = call("GET", f"/api/media/{ITEM}/depth", query={"version": "preview"})
+
+    assert response["statusCode"] == 404
+    assert json_body(response)["details"]["processingStatus"] == "failed"
+    assert receive_all() == []
+
+
+def test_with_the_preview_tier_off_a_small_photos_status_names_no_preview(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEPTH_TIERS", "thumbnail,full_resolution")
+    get_settings.cache_clear()
+    an_imported_photo(800, 600)
+    process_media_item(ITEM, ChangingBackend())
+
+    status = json_body(call("GET", f"/api/media/{ITEM}"))
+
+    assert (status["preview_depth_map_id"], status["preview_depth_map_path"]) == (None, None)
+    assert status["full_res_depth_map_id"] == f"{ITEM}:full_resolution"

@@ -1,4 +1,4 @@
-"""Making the depth maps of one media item: thumbnail first, then full resolution."""
+"""Making the depth maps of one media item, tier by tier, small to large (store/versions.py)."""
 
 from __future__ import annotations
 

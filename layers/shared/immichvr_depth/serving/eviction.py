@@ -59,7 +59,7 @@ def idle_maps(idle_since: datetime) -> list[DepthMapRecord]:
 
 
 def evict_idle(days: int, now: datetime | None = None) -> EvictionReport:
-    """Evict every full-resolution map idle for `days` days (0 or less: eviction is off)."""
+    """Evict every map of the evictable tiers idle for `days` days (0 or less: eviction is off)."""
     if days <= 0:
         logger.info("eviction is off (EvictAfterDays is 0)")
         return EvictionReport(idle_since=None)

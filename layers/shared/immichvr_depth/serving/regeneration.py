@@ -88,9 +88,11 @@ def request_regeneration(media_item_id: str, version: VersionType | None) -> Reg
 
 
 def make_missing(item: MediaItem, version: VersionType) -> bool:
-    """Queue a settled item to make a tier it should have but lacks (an item made before the tier
+    """Queue a completed item to make a tier it should have but lacks (an item made before the tier
     existed), once however many readers ask. False when the item has no such tier to make."""
-    settled = item.status in {status.value for status in REGENERABLE_FROM}
+    # Only a completed item: a failed one lacks tiers because making them failed, and reading them
+    # must not queue it again and again.
+    settled = item.status == ProcessingStatus.COMPLETED.value
     wanted = versions.versions_to_process(bool(item.thumbnail_path), media_items.long_side(item))
     if not settled or version not in wanted:
         return False

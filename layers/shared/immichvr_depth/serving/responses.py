@@ -114,7 +114,7 @@ class MediaStatus(JsonAnswer):
         thumbnail = by_version.get(VersionType.THUMBNAIL)
         full = by_version.get(VersionType.FULL_RESOLUTION)
         preview_tier = versions.served_by(VersionType.PREVIEW, media_items.long_side(item))
-        preview = by_version.get(preview_tier)
+        preview = by_version.get(preview_tier) if VersionType.PREVIEW in versions.enabled() else None
         item_id = item.media_item_id
         return cls(
             media_item_id=item_id,
