@@ -231,3 +231,24 @@ def test_with_the_preview_tier_off_a_small_photos_status_names_no_preview(
 
     assert (status["preview_depth_map_id"], status["preview_depth_map_path"]) == (None, None)
     assert status["full_res_depth_map_id"] == f"{ITEM}:full_resolution"
+
+
+def test_the_previews_photo_always_matches_its_map_when_the_preview_size_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAX_INLINE_RESPONSE_BYTES", str(64 * 2**20))
+    get_settings.cache_clear()
+    an_imported_photo(4000, 3000)
+    process_media_item(ITEM, ChangingBackend())
+    monkeypatch.setenv("PREVIEW_LONG_SIDE", "2048")
+    get_settings.cache_clear()
+    photo = {"version": "preview"}, {"Accept": "image/jpeg"}
+
+    # The map made at 3,072 is still the preview: its photo is made at the map's size.
+    assert png_size(call("GET", f"/api/media/{ITEM}/photo", query=photo[0], headers=photo[1])) == (3072, 2304)
+    call("POST", f"/api/media/{ITEM}/depth/regenerate", query={"version": "preview"})
+    run_processor(receive_all(), ChangingBackend(), monkeypatch)
+    assert map_sizes()[PREVIEW] == (2048, 1536)
+    assert png_size(call("GET", f"/api/media/{ITEM}/photo", query=photo[0], headers=photo[1])) == (2048, 1536)
+    stereo = call("GET", f"/api/media/{ITEM}/stereo", query={"version": "preview"}, headers=photo[1])
+    assert png_size(stereo) == (4096, 1536)

@@ -2,8 +2,8 @@
 browsers), the photo, the stereo pairs, or short-lived URLs of them all.
 
 A map-derived answer of an evicted map queues the map to be made again and is answered 202, as is a
-derivative still being made; reading the map or a stereo pair through these routes counts as a use of
-the map, so eviction spares it."""
+derivative still being made; reading the map, its 8-bit form or a stereo pair, or asking for their
+URLs, counts as a use of the map, so eviction spares it."""
 
 from __future__ import annotations
 
@@ -188,6 +188,11 @@ def urls(media_item_id: str, version: VersionType) -> MediaUrls:
     except StillMaking as making:
         pending.append(making.derivative.name)
     record = depth_maps.find(media_item_id, version)
+    if record is not None and record.evicted_at is None:
+        try:
+            record = depth_maps.record_access(media_item_id, version)  # a viewer is about to load it
+        except Evicted as evicted:
+            record = evicted.record
     if record is not None and record.evicted_at is not None:
         regeneration.regenerate_evicted(record)
         pending.append(version.value)

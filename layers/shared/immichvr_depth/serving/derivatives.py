@@ -291,25 +291,38 @@ def current_map(item: MediaItem, version: VersionType) -> DepthMapRecord:
     return record
 
 
+def _preview_size(item: MediaItem) -> tuple[int, int] | None:
+    """The size the preview's photo is made at: its map's when made (so a photo never mismatches the
+    map it is paired with, whatever PreviewLongSide became since), else the size the map will have."""
+    record = depth_maps.find(item.media_item_id, VersionType.PREVIEW)
+    if record is not None:
+        return int(record.width), int(record.height)
+    if item.width is None or item.height is None:
+        return None
+    return versions.map_size(VersionType.PREVIEW, (int(item.width), int(item.height)))
+
+
 def photo(item: MediaItem, version: VersionType, wait_s: float = _API_WAIT_S) -> Stored:
-    """The version's photo as a browser shows it: the stored source itself when it is already an
-    upright JPEG, else its conversion."""
+    """The version's photo as a browser shows it, at its map's size: the stored source itself when it
+    is already an upright JPEG of that size, else its conversion."""
     source = _source_key(item, version)
     derivative = Derivative(item.media_item_id, version, DerivativeKind.PHOTO)
+    target = _preview_size(item) if version is VersionType.PREVIEW else None
 
     def make() -> Made:
         data = _read(source)
-        target = None
-        if version is VersionType.PREVIEW:
+        size = target
+        if version is VersionType.PREVIEW and size is None:
             facts = probe(data)
-            target = versions.map_size(version, (facts.oriented_width, facts.oriented_height))
-        converted = browser_photo(data, target)
-        size = {"width": str(converted.width), "height": str(converted.height)}
+            size = versions.map_size(version, (facts.oriented_width, facts.oriented_height))
+        converted = browser_photo(data, size)
+        made_size = {"width": str(converted.width), "height": str(converted.height)}
         if converted.body is None:
-            return Made(b"", JPEG, size | {_SERVED_FROM: source})
-        return Made(converted.body, JPEG, size)
+            return Made(b"", JPEG, made_size | {_SERVED_FROM: source})
+        return Made(converted.body, JPEG, made_size)
 
-    stored = _obtain(photo_derivative_key(item.media_item_id, version), make, derivative, wait_s)
+    key = photo_derivative_key(item.media_item_id, version, max(target) if target else None)
+    stored = _obtain(key, make, derivative, wait_s)
     if _SERVED_FROM not in stored.metadata:
         return stored
     original = _head(stored.metadata[_SERVED_FROM])

@@ -86,9 +86,12 @@ def item_prefixes(media_item_id: str) -> list[str]:
     ]
 
 
-def photo_derivative_key(media_item_id: str, version: VersionType) -> str:
-    """The version's photo as a browser shows it; it depends on the stored source alone."""
-    return f"{DERIVATIVES_PREFIX}{media_item_id}/{version.value}/photo.jpg"
+def photo_derivative_key(media_item_id: str, version: VersionType, long_side: int | None = None) -> str:
+    """The version's photo as a browser shows it; it depends on the stored source alone, and for a
+    tier scaled to `long_side` (the preview) on that size too: a photo made for a map of one size is
+    never served beside a map of another."""
+    name = "photo.jpg" if long_side is None else f"photo-{long_side}.jpg"
+    return f"{DERIVATIVES_PREFIX}{media_item_id}/{version.value}/{name}"
 
 
 def map_derivatives_prefix(media_item_id: str, version: VersionType, generation: int) -> str:
