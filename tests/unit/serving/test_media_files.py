@@ -252,6 +252,24 @@ def test_deleting_the_item_removes_its_derivatives(item: MediaItem) -> None:
         assert _json(response)["error"] == "not_found"
 
 
+def test_a_derivative_made_while_its_item_is_deleted_does_not_outlive_it(
+    item: MediaItem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_browser_photo = derivatives.browser_photo
+
+    def deleted_while_making(*args: Any) -> Any:
+        made = real_browser_photo(*args)
+        deletion.delete_media_item(ITEM)  # the DELETE runs while the photo is being made
+        return made
+
+    monkeypatch.setattr(derivatives, "browser_photo", deleted_while_making)
+
+    response = call("GET", f"/api/media/{ITEM}/photo", headers=IMAGE)
+
+    assert response["statusCode"] == 404
+    assert keys_under(f"{DERIVATIVES_PREFIX}{ITEM}/") == set()
+
+
 def test_a_client_whose_accept_api_gateway_would_encode_is_redirected_with_the_facts(item: MediaItem) -> None:
     for accept in ("*/*", None):
         response = call("GET", f"/api/media/{ITEM}/stereo", headers={"Accept": accept} if accept else {})

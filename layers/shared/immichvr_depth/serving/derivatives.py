@@ -46,6 +46,7 @@ from immichvr_depth.store import depth_maps, media_items, versions
 from immichvr_depth.store.depth_maps import fact_metadata
 from immichvr_depth.store.keys import map_derivative_key, photo_derivative_key, safe_stem
 from immichvr_depth.store.processing_queue import enqueue_derivative
+from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 from immichvr_depth.store.versions import VersionType
 
@@ -227,6 +228,16 @@ def _read(key: str) -> bytes:
     return body
 
 
+def _unless_deleted_meanwhile(derivative: Derivative, key: str) -> None:
+    """A derivative written after its item's delete removed the item's files would outlive it: its
+    maker removes it again and answers as for any deleted item."""
+    item = media_items.find_item(derivative.media_item_id)
+    if item is not None and item.status != ProcessingStatus.DELETING.value:
+        return
+    aws.s3().delete_object(Bucket=_bucket(), Key=key)
+    raise NotFound(f"media item {derivative.media_item_id} not found", mediaItemId=derivative.media_item_id)
+
+
 def _obtain(key: str, make: Callable[[], Made], derivative: Derivative, wait_s: float) -> Stored:
     """The stored derivative at `key`, made by this call if nobody else is making it. StillMaking
     when another maker holds the lease past `wait_s`."""
@@ -251,6 +262,7 @@ def _obtain(key: str, make: Callable[[], Made], derivative: Derivative, wait_s: 
                         bytes=len(made.body),
                         ms=round((time.perf_counter() - started) * 1000),
                     )
+                    _unless_deleted_meanwhile(derivative, key)
                     stored = _head(key)
             finally:
                 aws.s3().delete_object(Bucket=_bucket(), Key=lease)
