@@ -61,20 +61,9 @@ def test_an_immich_import_ends_with_both_depth_maps_downloadable(runner: Runner,
 
 
 def test_a_presigned_upload_ends_with_both_depth_maps_downloadable(runner: Runner) -> None:
-    photo = jpeg_bytes(1000, 750, orientation=8, seed=3)
-    ticket = runner.call(
-        "POST",
-        "/api/media/uploads",
-        json={"filename": "holiday.jpg", "contentType": "image/jpeg", "size": len(photo)},
-    )
-    assert ticket.status_code == 201, ticket.text
-    upload = ticket.json()["upload"]
+    media_item_id = runner.upload("holiday.jpg", jpeg_bytes(1000, 750, orientation=8, seed=3))
 
-    stored = requests.post(
-        upload["url"], data=upload["fields"], files={"file": ("holiday.jpg", photo, "image/jpeg")}, timeout=30
-    )
-    assert stored.status_code in {200, 204}, stored.text
-    status = runner.wait_finished(ticket.json()["mediaItemId"])
+    status = runner.wait_finished(media_item_id)
 
     assert status["processing_status"] == "completed", status
     assert (status["source_type"], status["filename"]) == ("upload", "holiday.jpg")
@@ -88,17 +77,8 @@ def test_a_presigned_upload_ends_with_both_depth_maps_downloadable(runner: Runne
 def test_an_upload_named_outside_ascii_keeps_its_name_through_the_embedded_s3(runner: Runner) -> None:
     """S3 metadata is ASCII: the name travels encoded and comes back exactly, emoji and all."""
     name = "🌅 東京 — été.jpg"
-    photo = jpeg_bytes(320, 240, seed=5)
-    ticket = runner.call(
-        "POST", "/api/media/uploads", json={"filename": name, "contentType": "image/jpeg", "size": len(photo)}
-    )
-    assert ticket.status_code == 201, ticket.text
-    upload = ticket.json()["upload"]
+    media_item_id = runner.upload(name, jpeg_bytes(320, 240, seed=5))
 
-    stored = requests.post(
-        upload["url"], data=upload["fields"], files={"file": ("photo.jpg", photo, "image/jpeg")}, timeout=30
-    )
-    assert stored.status_code in {200, 204}, stored.text
-    status = runner.wait_finished(ticket.json()["mediaItemId"], timeout_s=60)
+    status = runner.wait_finished(media_item_id, timeout_s=60)
 
     assert (status["processing_status"], status["filename"]) == ("completed", name)

@@ -33,19 +33,6 @@ def _image(response: requests.Response) -> Image.Image:
     return Image.open(io.BytesIO(response.content))
 
 
-def _upload(runner: Runner, name: str, body: bytes, content_type: str) -> str:
-    ticket = runner.call(
-        "POST", "/api/media/uploads", json={"filename": name, "contentType": content_type, "size": len(body)}
-    )
-    assert ticket.status_code == 201, ticket.text
-    upload = ticket.json()["upload"]
-    stored = requests.post(
-        upload["url"], data=upload["fields"], files={"file": (name, body, content_type)}, timeout=30
-    )
-    assert stored.status_code in {200, 204}, stored.text
-    return str(ticket.json()["mediaItemId"])
-
-
 def _heic(width: int, height: int) -> bytes:
     out = io.BytesIO()
     pillow_heif.from_pillow(photo(width, height, seed=7)).save(out, quality=90)
@@ -66,8 +53,8 @@ def items(runner: Runner, immich: FakeImmich) -> dict[str, str]:
     assert imported.status_code == 202, imported.text
     made = {
         "jpeg": str(imported.json()["mediaItemId"]),
-        "heic": _upload(runner, "phone.heic", _heic(640, 480), "image/heic"),
-        "png": _upload(runner, "screenshot.png", _png(500, 700), "image/png"),
+        "heic": runner.upload("phone.heic", _heic(640, 480), "image/heic"),
+        "png": runner.upload("screenshot.png", _png(500, 700), "image/png"),
     }
     for media_item_id in made.values():
         assert runner.wait_finished(media_item_id)["processing_status"] == "completed"
@@ -189,7 +176,7 @@ def test_bad_parameters_are_json_400s(
 
 
 def test_a_deleted_item_has_no_files_left_to_serve(runner: Runner) -> None:
-    media_item_id = _upload(runner, "gone.png", _png(120, 90), "image/png")
+    media_item_id = runner.upload("gone.png", _png(120, 90), "image/png")
     assert runner.wait_finished(media_item_id)["processing_status"] == "completed"
     assert runner.call("GET", f"/api/media/{media_item_id}/stereo", headers=IMAGE).status_code == 200
 

@@ -53,17 +53,10 @@ def lambda_context(name: str = "test-function") -> LambdaContext:
     return LambdaContext(name)
 
 
-def invoke_api(
-    method: str,
-    path: str,
-    *,
-    query: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-    json_body: Any = None,
-) -> dict[str, Any]:
+def invoke_api(method: str, path: str, **request: Any) -> dict[str, Any]:
     """The request answered by whichever function template.yaml routes it to, as API Gateway invokes
     it (the handler's module as imported by the tests, so monkeypatching it takes effect)."""
-    event = api_event(method, path, query=query, headers=headers, json_body=json_body)
+    event = api_event(method, path, **request)
     route = next(route for route in _routes() if route.match(method, path) is not None)
     spec = _template().function(route.function)
     handler = getattr(importlib.import_module(spec.module), spec.handler.rsplit(".", 1)[1])

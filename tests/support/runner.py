@@ -33,6 +33,23 @@ class Runner:
         kwargs.setdefault("timeout", 30)
         return requests.request(method, self.url + path, headers=headers, **kwargs)
 
+    def upload(self, filename: str, body: bytes, content_type: str = "image/jpeg") -> str:
+        """A photo sent as a client sends it: a ticket from the API, then the form POST to S3. Returns
+        the media item id the upload becomes."""
+        ticket = self.call(
+            "POST",
+            "/api/media/uploads",
+            json={"filename": filename, "contentType": content_type, "size": len(body)},
+        )
+        assert ticket.status_code == 201, ticket.text
+        upload = ticket.json()["upload"]
+        # S3 takes the key from the ticket's fields; the form's own file name plays no part.
+        stored = requests.post(
+            upload["url"], data=upload["fields"], files={"file": ("upload", body, content_type)}, timeout=30
+        )
+        assert stored.status_code in {200, 204}, stored.text
+        return str(ticket.json()["mediaItemId"])
+
     def log_tail(self, chars: int = 4000) -> str:
         if self.log is None or not self.log.exists():
             return "(no runner log)"

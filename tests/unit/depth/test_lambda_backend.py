@@ -11,11 +11,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from immichvr_depth.depth import backends
 from immichvr_depth.depth.backends import (
@@ -29,7 +27,6 @@ from immichvr_depth.depth.backends import (
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.errors import InvalidImage, UpstreamError
 from immichvr_depth.platform.settings import Settings
-from tests.conftest import reset_shared_caches
 
 FUNCTION = "immichvr-depth-DepthInferenceFunction-abc123"
 BUCKET = "immichvr-depth-123456789012-us-east-1"
@@ -188,16 +185,6 @@ def test_an_answer_that_is_not_json_or_has_no_map_is_an_upstream_error(stubbed: 
         backend(client).estimate(JPEG, "image/jpeg", 518)
     with pytest.raises(UpstreamError, match="without a depth map"):
         backend(client).estimate(JPEG, "image/jpeg", 518)
-
-
-@pytest.fixture
-def bucket() -> Iterator[Any]:
-    with mock_aws():
-        reset_shared_caches()
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        yield s3
-    reset_shared_caches()
 
 
 def test_an_answer_too_large_to_return_comes_through_s3_and_is_removed(

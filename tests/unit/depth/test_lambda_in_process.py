@@ -8,10 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from depth_inference.engine import DepthEngine
 from depth_inference.lambda_handler import DepthFunction
@@ -40,15 +38,6 @@ def engine(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[De
     yield local_engine()
     unregister_backend("lambda")
     reset_shared_caches()
-
-
-@pytest.fixture
-def bucket() -> Iterator[Any]:
-    with mock_aws():
-        reset_shared_caches()
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        yield s3
 
 
 def in_process(function: Any, concurrency: int | None = None) -> LambdaBackend:

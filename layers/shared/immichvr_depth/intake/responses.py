@@ -4,12 +4,10 @@ camelCase; timestamps are ISO 8601 UTC text ending in `Z`."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal
-
-from pydantic import PlainSerializer, WithJsonSchema
+from typing import TYPE_CHECKING, Literal
 
 from immichvr_depth.platform.http import CamelCaseAnswer, LeftOutWhenNone
+from immichvr_depth.platform.instants import Timestamp
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.versions import VersionType
 
@@ -62,15 +60,6 @@ class AssetImported(CamelCaseAnswer):
         )
 
 
-# An instant as the serving answers write theirs (`2024-01-15T19:30:00Z`); intake may not import
-# serving, so the few lines are repeated here.
-Instant = Annotated[
-    datetime,
-    PlainSerializer(lambda moment: moment.isoformat().replace("+00:00", "Z"), return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
-
-
 class ImmichLibraryAsset(CamelCaseAnswer):
     """One image of the Immich library and what was imported of it, an entry of GET /api/immich/assets."""
 
@@ -78,7 +67,7 @@ class ImmichLibraryAsset(CamelCaseAnswer):
     """the Immich asset, as POST /api/immich/import/{assetId} takes it"""
     filename: str
     """the original's file name in Immich"""
-    taken_at: Instant | None
+    taken_at: Timestamp | None
     """when the photo was taken (Immich's fileCreatedAt); null when Immich's value is unreadable"""
     width: int | None
     """as shown, EXIF orientation applied; null where Immich's search does not say: always on Immich

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from immichvr_depth.imaging import StereoLayout
 from immichvr_depth.platform.http import CamelCaseAnswer, LeftOutWhenNone
+from immichvr_depth.platform.instants import Timestamp
 from immichvr_depth.serving.derivatives import DepthFormat, Derivative
-from immichvr_depth.serving.responses import Timestamp
 from immichvr_depth.store.status import ProcessingStatus
 from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 from immichvr_depth.store.versions import VersionType

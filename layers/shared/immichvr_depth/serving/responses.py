@@ -6,11 +6,10 @@ snake_case keys, every other body camelCase keys. Timestamps are ISO 8601 UTC te
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
-
-from pydantic import PlainSerializer, WithJsonSchema
+from typing import Literal
 
 from immichvr_depth.platform.http import CamelCaseAnswer, JsonAnswer
+from immichvr_depth.platform.instants import Timestamp, instant_text
 from immichvr_depth.platform.release import VERSION
 from immichvr_depth.serving.regeneration import Regeneration
 from immichvr_depth.store import media_items, versions
@@ -19,21 +18,9 @@ from immichvr_depth.store.tables import DepthMapRecord, MediaItem
 from immichvr_depth.store.versions import VersionType
 
 
-def _iso_text(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def iso(moment: datetime | None) -> str | None:
     """A stored instant as the API writes it (`2026-01-02T03:04:05.678901Z`); None for None."""
-    return _iso_text(moment) if moment else None
-
-
-# A stored instant in an answer's model, sent as iso() writes it.
-Timestamp = Annotated[
-    datetime,
-    PlainSerializer(_iso_text, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
+    return instant_text(moment) if moment else None
 
 
 def _whole(number: float) -> int:

@@ -22,6 +22,7 @@ from pynamodb.transactions import TransactWrite
 
 from immichvr_depth.platform import aws
 from immichvr_depth.platform.errors import AppError, NotFound
+from immichvr_depth.platform.instants import instant_text
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.store import objects
 from immichvr_depth.store.conditions import condition_failed, transaction_condition_failed
@@ -107,12 +108,6 @@ def generation_is(generation: int) -> Condition:
 def metadata_header(header: str) -> str:
     """The header S3 answers a fact with: `x-amz-meta-model-name` for X-Model-Name."""
     return S3_METADATA_HEADER_PREFIX + FACT_METADATA[header]
-
-
-def instant_text(moment: datetime) -> str:
-    """An instant as the API writes it (`2026-01-02T03:04:05.678901Z`, serving.responses.iso), so
-    that x-amz-meta-generated-at is the very text of X-Generated-At."""
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _facts(
