@@ -5,9 +5,14 @@ preprocessing, the model in float32, post-processing to the photo's size. Ours i
 path, ``DepthEngine.predict`` one by one (decode, resize, model, depth to the photo's size, 16-bit PNG),
 in float32 and in the precision the container chooses on this machine (bfloat16 where the CPU has bf16
 matrix units: see depth_inference/precision.py), and the path the server uses (``DepthService`` with
-the server's defaults) with several callers in flight. At 518 it also times the settings that were
-tried and not kept (bf16 everywhere, less of the model in bf16, NCHW convolutions, a float resize,
-eager attention, one thread, torch.compile), in the same interleaved rounds.
+the server's defaults) with several callers in flight. Where the engine compiles (DEPTH_COMPILE, see
+depth_inference/compiling.py), the serving rows are the steady state a server reaches: each working
+size's first requests are served eagerly while it compiles in the background, and the rounds start
+once it is compiled. The compile's time, what its first requests pay by running eagerly meanwhile, is
+printed apart, beside an eager row of the same engine settings ("before its size is compiled"). At 518
+it also times the settings that were tried and not kept (bf16 everywhere, less of the model in bf16,
+NCHW convolutions, a float resize, eager attention, one thread, float32 compiled), in the same
+interleaved rounds; the variants run eagerly, as the serving path did before compiling.
 
 All run the same model: Depth-Anything-V2-Small's architecture (DINOv2 ViT-S/14 backbone, DPT head)
 with random weights, saved once with save_pretrained and loaded by each side from that directory, on
@@ -38,7 +43,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,8 +65,10 @@ from depth_inference.attributes import InvocationParams
 from depth_inference.engine import DepthEngine, DepthOutput, Tuning
 from depth_inference.precision import cpu_bf16_support, cpu_model_name
 from depth_inference.service import DepthService
+from depth_inference.sizing import working_size
 
 PHOTO_SIZE = (1440, 1080)
+COMPILE_WAIT_S = 900  # the longest a working size's background compile may take before the rounds
 PARITY_TOLERANCE = 1e-2  # of the baseline's depth range
 # Dense (no sparsity) bf16/fp16 tensor peaks from NVIDIA's datasheets; first substring match wins.
 DENSE_HALF_PEAK_TFLOPS = {
@@ -193,7 +200,6 @@ class EngineSpec:
     concurrent: bool = False
     serving: bool = False
     threads: int | None = None  # torch threads while this path runs
-    compiled: bool = False
     sizes: list[int] | None = None  # None: every size
 
 
@@ -344,13 +350,12 @@ def measure_size(
             continue
         path = engine_path(spec, batch, input_size, options)
         assert path.depth is not None
-        started = time.perf_counter()
+        if spec.engine.compilation.enabled:
+            path.note = reach_steady_state(spec.engine, path.depth, batch[0], input_size)
         errors = [
             parity_error(path.depth(jpeg), reference)
             for jpeg, reference in zip(checked, references, strict=True)
         ]
-        if spec.compiled:
-            path.note = f"compiling and first image: {time.perf_counter() - started:.0f} s at this size"
         path.parity = max(errors)
         verdict = "refused, not timed" if path.refused else "timed"
         print(
@@ -400,8 +405,36 @@ def measure_size(
         peak = peak_tflops(options.peak_tflops)
         if peak:
             ceilings["dense half-precision peak"] = peak * 1e12
-    flops = flops_per_image(specs[0].engine, batch[0], input_size)
+    eager = next((spec.engine for spec in specs if not spec.engine.compilation.enabled), specs[0].engine)
+    flops = flops_per_image(eager, batch[0], input_size)
     return SizeResult(input_size, paths, flops, ceilings)
+
+
+def reach_steady_state(
+    engine: DepthEngine, depth: Callable[[bytes], DepthOutput], jpeg: bytes, input_size: int
+) -> str:
+    """Serves the photo's working size as a server would until it is compiled: the first requests
+    (eager) queue its compile unless the warm-up did, then the background compile finishes. Returns
+    what the compile cost, for the report."""
+    work = working_size(*PHOTO_SIZE, input_size)
+    label = f"{work[0]}x{work[1]}"
+    waited = time.perf_counter()
+    if engine.compile_status()["sizes"].get(label, {}).get("state") is None:  # not queued yet
+        for _ in range(engine.compilation.after):
+            depth(jpeg)
+    if not engine.wait_for_compiles(COMPILE_WAIT_S):
+        return f"{label} still compiling after {COMPILE_WAIT_S} s: timed as it was (partly eager)"
+    waited = time.perf_counter() - waited
+    state = engine.compile_status()["sizes"].get(label, {})
+    if state.get("state") != "compiled":
+        return f"{label} not compiled ({state.get('error', state)}): timed eagerly"
+    note = (
+        f"compiled {label} in the background in {state['seconds']:.0f} s "
+        f"({engine.compilation.backend_name}), its first requests served eagerly meanwhile "
+        f"(the 'before its size is compiled' row); timed once compiled"
+    )
+    print(f"  {input_size} {note} (waited {waited:.0f} s here)", flush=True)
+    return note
 
 
 def report(results: list[SizeResult], device: torch.device) -> None:
@@ -506,21 +539,30 @@ def engine_specs(model_dir: Path, options: Options) -> list[EngineSpec]:
     with concurrent callers), and with --variants the settings that were tried and not kept."""
     device = str(options.device)
 
-    def load(dtype: str | None = None, tuning: Tuning | None = None) -> DepthEngine:
-        return DepthEngine.load(str(model_dir), device=device, dtype=dtype, tuning=tuning)
+    def load(
+        dtype: str | None = None, tuning: Tuning | None = None, compile_mode: str | None = "off"
+    ) -> DepthEngine:
+        return DepthEngine.load(
+            str(model_dir), device=device, dtype=dtype, tuning=tuning, compile_mode=compile_mode
+        )
 
-    serving = load()
+    serving = load(compile_mode=None)  # as the server loads it: DEPTH_COMPILE, else auto
     chosen = serving.precision.name
     print(f"serving precision on this machine: {chosen} ({serving.precision.reason})", flush=True)
+    compiles = serving.compilation
+    print(f"serving compile on this machine: {compiles.state} ({compiles.reason})", flush=True)
     specs = []
     if serving.precision.dtype != torch.float32:
-        specs.append(EngineSpec("ours float32", load("float32")))
+        specs.append(EngineSpec("ours float32", load("float32", compile_mode=None)))
+    if compiles.enabled:
+        specs.append(EngineSpec(f"ours serving ({chosen}) before its size is compiled", load(chosen)))
     specs += [
         EngineSpec(f"ours serving ({chosen})", serving, serving=True),
         EngineSpec(f"ours serving ({chosen})", serving, concurrent=True),
     ]
     if not options.variants:
         return specs
+    # The variants change one setting of the serving path each, and run eagerly (compile_mode "off").
     sizes = options.variant_sizes
     default = serving.tuning
     variants: list[EngineSpec] = []
@@ -538,13 +580,12 @@ def engine_specs(model_dir: Path, options: Options) -> list[EngineSpec]:
                 ),
                 sizes=sizes,
             ),
+            EngineSpec("float32, torch.compile", load("float32", compile_mode="on"), sizes=sizes),
         ]
     eager = load(chosen)
     # transformers reads the attention implementation from the backbone's config at every call.
     backbone: Any = eager.model.get_submodule("backbone")
     backbone.config._attn_implementation = "eager"
-    compiled = load(chosen)
-    compiled.model = cast(torch.nn.Module, torch.compile(compiled.model))
     variants += [
         EngineSpec(
             f"{chosen}, NCHW convolutions", load(chosen, replace(default, channels_last=False)), sizes=sizes
@@ -554,7 +595,6 @@ def engine_specs(model_dir: Path, options: Options) -> list[EngineSpec]:
         ),
         EngineSpec(f"{chosen}, eager attention", eager, sizes=sizes),
         EngineSpec(f"{chosen}, 1 thread", serving, threads=1, sizes=sizes),
-        EngineSpec(f"{chosen}, torch.compile", compiled, compiled=True, sizes=sizes),
     ]
     return specs + variants
 

@@ -81,13 +81,15 @@ def create_app(
     async def ping(_: Request) -> Response:
         if state.service is not None:
             engine = state.service.engine
-            # 200 is all SageMaker reads; the body says what serves: device, dtype and why that dtype.
+            # 200 is all SageMaker reads; the body says what serves: device, dtype and why that dtype,
+            # and whether working sizes are compiled (each one's state: queued, compiling, compiled).
             return JSONResponse(
                 {
                     "status": "healthy",
                     "model_name": engine.model_name,
                     "model_version": engine.model_version,
                     **engine.precision.describe(),
+                    "compile": engine.compile_status(),
                 }
             )
         if state.load_error is not None:

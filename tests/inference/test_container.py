@@ -223,3 +223,16 @@ def test_package_model_uploads_to_s3_and_prints_the_model_data_url(
         assert capsys.readouterr().out.strip() == "s3://models/depth/model.tar.gz"
         stored = s3.get_object(Bucket="models", Key="depth/model.tar.gz")["Body"].read()
     assert stored == archive.read_bytes()
+
+
+@pytest.mark.parametrize("stage", ["lambda", "default"])
+def test_both_targets_carry_what_torch_compile_needs_at_run_time(stage: str) -> None:
+    """inductor builds its kernels with a C++ compiler (and Python.h) when a working size compiles, and
+    writes its cache where it may: in Lambda only /tmp is writable."""
+    instructions = lambda_stage() if stage == "lambda" else default_stage()
+    runs = [value for op, value in instructions if op == "RUN"]
+    (install,) = [run for run in runs if "apt-get install" in run]
+    assert "g++" in install.split()
+    assert any("g++ --version" in run and "Python.h" in run for run in runs)
+    env = " ".join(value for op, value in instructions if op == "ENV")
+    assert "TORCHINDUCTOR_CACHE_DIR=/tmp/" in env

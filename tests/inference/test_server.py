@@ -59,9 +59,13 @@ def test_ping_is_503_while_the_model_loads_and_200_once_it_is_warm(engine: Depth
             "device": "cpu",
             "dtype": engine.precision.name,
             "reason": engine.precision.reason,
+            "compile": engine.compile_status(),
         }
         assert ready.json()["dtype"] in ("bfloat16", "float32")
         assert ready.json()["reason"]
+        # The tiny model is far too quick to repay a compile: auto leaves it off, and says so.
+        assert ready.json()["compile"]["state"] == "off"
+        assert "parameters" in ready.json()["compile"]["reason"]
 
 
 def test_ping_explains_a_failed_load() -> None:
