@@ -26,7 +26,6 @@ from immichvr_depth.platform.http import (
     require_uuid,
 )
 from immichvr_depth.platform.observability import logger
-from immichvr_depth.platform.secrets import immich_api_key
 from immichvr_depth.platform.settings import get_settings
 
 app = build_resolver()
@@ -51,7 +50,7 @@ def import_immich_asset(assetId: str) -> Response[Any]:  # noqa: N803 - the rout
     asset_id = require_uuid(assetId, "assetId")
     logger.append_keys(immich_asset_id=asset_id)
     settings = get_settings()
-    client = ImmichClient.from_settings(settings, immich_api_key(settings))
+    client = ImmichClient.from_settings(settings)
     result = import_asset(asset_id, client, lift_deletion=True)
     status = HTTPStatus.OK if result.already_imported else HTTPStatus.ACCEPTED
     return json_response(status, AssetImported.of(result, asset_id))
@@ -74,7 +73,7 @@ def import_immich_album(albumId: str) -> Response[Any]:  # noqa: N803 - the rout
     album_id = require_uuid(albumId, "albumId")
     logger.append_keys(immich_album_id=album_id)
     settings = get_settings()
-    with ImmichClient.from_settings(settings, immich_api_key(settings)) as client:
+    with ImmichClient.from_settings(settings) as client:
         result = queue_album_import(album_id, client)
     return json_response(HTTPStatus.ACCEPTED, AlbumImportQueued.of(result))
 
@@ -109,7 +108,7 @@ def list_immich_assets(
     # The cursor is checked before anything reaches Immich, so a bad one is a 400 whatever Immich's state.
     position = library.position(size, cursor)
     settings = get_settings()
-    with ImmichClient.from_settings(settings, immich_api_key(settings)) as client:
+    with ImmichClient.from_settings(settings) as client:
         page = library.list_page(client, position)
     return json_response(HTTPStatus.OK, ImmichLibraryPage.of(page))
 

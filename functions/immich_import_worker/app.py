@@ -13,7 +13,6 @@ from immichvr_depth.intake.immich import ImmichClient
 from immichvr_depth.intake.import_queue import ImportMessage, ImportOutcome, import_queued_asset
 from immichvr_depth.platform.errors import InvalidRequest
 from immichvr_depth.platform.observability import logger, metrics
-from immichvr_depth.platform.secrets import immich_api_key
 from immichvr_depth.platform.settings import get_settings
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -36,7 +35,7 @@ def handle_record(record: SQSRecord) -> None:
         return
     logger.append_keys(immich_asset_id=message.asset_id)
     settings = get_settings()
-    with ImmichClient.from_settings(settings, immich_api_key(settings)) as client:
+    with ImmichClient.from_settings(settings) as client:
         outcome = import_queued_asset(
             message, client, receipt_handle=record.receipt_handle, receive_count=receive_count
         )

@@ -9,7 +9,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from immichvr_depth.intake.immich import ImmichClient
 from immichvr_depth.intake.sync import run_sync
 from immichvr_depth.platform.observability import logger, metrics
-from immichvr_depth.platform.secrets import immich_api_key
 from immichvr_depth.platform.settings import get_settings
 
 
@@ -21,7 +20,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not settings.immich_url:
         logger.warning("immich sync skipped: no Immich URL configured (ImmichUrl / IMMICH_URL)")
         return {"skipped": True, "queued": 0}
-    with ImmichClient.from_settings(settings, immich_api_key(settings)) as client:
+    with ImmichClient.from_settings(settings) as client:
         result = run_sync(client, settings)
     metrics.add_metric(name="SyncImportsQueued", unit="Count", value=result.queued)
     return {

@@ -89,6 +89,7 @@ def serve(args: argparse.Namespace) -> int:
     print(
         "\nimmichvr-depth is running locally\n"
         f"  API            {system.api_url}  (send header x-api-key: {system.api_key})\n"
+        f"  3D viewer      {system.api_url}/viewer/#key={system.api_key}\n"
         f"  embedded AWS   {system.stack.endpoint_url}  (bucket {os.environ.get('MEDIA_BUCKET')})\n"
         f"  Immich         {os.environ.get('IMMICH_URL') or 'not set (IMMICH_URL)'}\n"
         f"  Immich webhook {system.api_url}/api/immich/webhook  "

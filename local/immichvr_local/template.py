@@ -64,11 +64,19 @@ class Route:
 
 
 def _route_pattern(resource: str) -> re.Pattern[str]:
+    """A resource path as API Gateway's REST API matches it: `{name}` is one segment, a greedy
+    `{name+}` (last, by API Gateway's rule) the rest of the path, slashes included, and a trailing
+    slash reaches the resource without it (/viewer/ is /viewer's)."""
     parts = re.split(r"(\{[^}]+\})", resource)
-    regex = "".join(
-        f"(?P<{part[1:-1].rstrip('+')}>[^/]+)" if part.startswith("{") else re.escape(part) for part in parts
-    )
-    return re.compile(regex)
+    regex = "".join(_part_pattern(part) for part in parts)
+    return re.compile(regex + "/?")
+
+
+def _part_pattern(part: str) -> str:
+    if not part.startswith("{"):
+        return re.escape(part)
+    name = part[1:-1]
+    return f"(?P<{name[:-1]}>.+)" if name.endswith("+") else f"(?P<{name}>[^/]+)"
 
 
 @dataclass(frozen=True)
@@ -148,8 +156,8 @@ class Template:
                         pattern=_route_pattern(props["Path"]),
                     )
                 )
-        # Literal routes win over parameterised ones, as in API Gateway.
-        return sorted(routes, key=lambda route: route.resource.count("{"))
+        # Literal routes win over parameterised ones, and those over greedy ones, as in API Gateway.
+        return sorted(routes, key=lambda route: (route.resource.count("+}"), route.resource.count("{")))
 
     def binary_media_types(self) -> tuple[str, ...]:
         """The API's BinaryMediaTypes as API Gateway gets them: SAM has each `/` written `~1` and

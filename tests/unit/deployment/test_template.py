@@ -42,6 +42,7 @@ FUNCTIONS = (
     "ImmichImportWorkerFunction",
     "ImmichSyncFunction",
     "InferenceCompletionFunction",
+    "ViewerFunction",
 )
 
 # Every route the product promises, and the function that answers it.
@@ -63,10 +64,19 @@ PROMISED_ROUTES = {
     ("POST", "/api/immich/import/album/{albumId}"): "ImmichImportFunction",
     ("GET", "/api/immich/assets"): "ImmichImportFunction",
     ("POST", "/api/immich/webhook"): "ImmichWebhookFunction",
+    ("GET", "/viewer"): "ViewerFunction",
+    ("GET", "/viewer/{proxy+}"): "ViewerFunction",
 }
-# The only routes callable without an API key: the API's own documentation, and Immich's webhook,
-# which can send one custom header only (the shared secret its function checks).
-PUBLIC_ROUTES = {("GET", "/api/openapi.json"), ("GET", "/api/docs"), ("POST", "/api/immich/webhook")}
+# The only routes callable without an API key: the API's own documentation, the viewer's page and
+# assets (they hold no data; the page asks for the key), and Immich's webhook, which can send one
+# custom header only (the shared secret its function checks).
+PUBLIC_ROUTES = {
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/docs"),
+    ("GET", "/viewer"),
+    ("GET", "/viewer/{proxy+}"),
+    ("POST", "/api/immich/webhook"),
+}
 
 # Least privilege on the media bucket: which function may do what, under which key prefix.
 EXPECTED_S3_ACCESS = {
@@ -139,6 +149,7 @@ EXPECTED_S3_ACCESS = {
     },
     "ImmichWebhookFunction": {},
     "ImmichSyncFunction": {},
+    "ViewerFunction": {},
 }
 # Listing is granted on the bucket itself, narrowed to these key prefixes by an s3:prefix condition.
 EXPECTED_S3_LISTING = {
@@ -370,6 +381,10 @@ def test_sam_build_makes_a_python312_layer_and_the_functions(tmp_path: Path) -> 
         assert not list(built.rglob("__pycache__")), f"{name} carries __pycache__"
         assert not (built / "immichvr_depth").exists(), f"{name} should get immichvr_depth from the layer"
         assert {p.name for p in (ROOT / code_dir).glob("*.py")} <= {p.name for p in built.glob("*.py")}
+    # The viewer's page and bundle are built from viewer/ and packaged beside its handler.
+    viewer = build_dir / "ViewerFunction" / "static"
+    assert (viewer / "index.html").exists()
+    assert list(viewer.glob("viewer-*.js"))
 
 
 def _code_dirs() -> list[str]:

@@ -48,9 +48,10 @@ API_EVENTS = {
     "urls_get.json": ("GET", "/api/media/{id}/urls"),
     "health.json": ("GET", "/api/health"),
     "immich_assets.json": ("GET", "/api/immich/assets"),
+    "viewer_page.json": ("GET", "/viewer"),
 }
-# Routes Immich calls with its shared secret instead of an API key.
-KEYLESS_API_EVENTS = {"immich_webhook.json"}
+# Routes called without an API key: Immich's, with its shared secret instead, and the viewer's page.
+KEYLESS_API_EVENTS = {"immich_webhook.json", "viewer_page.json"}
 SQS_EVENTS = {
     "depth_processor_sqs.json": "DepthProcessorFunction",
     "immich_import_worker_sqs.json": "ImmichImportWorkerFunction",
@@ -142,7 +143,8 @@ def test_api_event_is_a_rest_proxy_event_for_a_declared_route(
     assert event.request_context.request_id
     if name in KEYLESS_API_EVENTS:
         assert event.headers.get("x-api-key") is None
-        assert event.headers.get(SECRET_HEADER), "Immich sends its shared secret instead"
+        if event.resource == "/api/immich/webhook":
+            assert event.headers.get(SECRET_HEADER), "Immich sends its shared secret instead"
     else:
         assert event.headers.get("x-api-key"), "the API requires a key"
     assert event.request_context.identity.api_key == event.headers.get("x-api-key")
@@ -157,7 +159,8 @@ def test_api_event_path_is_its_resource_with_the_path_parameters_filled_in(name:
         assert "{" + key + "}" in event.resource
         assert is_uuid(value), f"{key} should be a UUID like the API's ids"
         expected = expected.replace("{" + key + "}", value)
-    assert event.path == expected
+    # A trailing slash reaches the resource without it (the viewer's page is /viewer/).
+    assert event.path in {expected, expected + "/"}
     assert "{" not in expected, "every path parameter has a value"
 
 
@@ -265,3 +268,9 @@ def test_ingest_event_is_an_object_created_under_the_upload_prefix() -> None:
     assert raw["Records"][0]["s3"]["object"]["key"] == quote_plus(key, safe="/")
     assert record.s3.get_object.size > 0
     assert record.s3.bucket.name.startswith("immichvr-depth-")
+
+
+def test_the_viewer_event_asks_for_the_page_as_a_browser_does() -> None:
+    event = APIGatewayProxyEvent(load("viewer_page.json"))
+    assert event.path == "/viewer/"
+    assert (event.headers.get("accept") or "").startswith("text/html")

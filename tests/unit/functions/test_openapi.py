@@ -16,6 +16,9 @@ from immichvr_local.openapi import DOCUMENT_PATH, build_document, render
 from immichvr_local.template import Template
 from tests.support.events import api_event, lambda_context
 
+# Pages for people, not API routes: the document itself, its viewer, and the 3D viewer's files.
+PAGES = {"/api/openapi.json", "/api/docs", "/viewer", "/viewer/{proxy+}"}
+
 
 def committed() -> dict[str, object]:
     document: dict[str, object] = json.loads(DOCUMENT_PATH.read_text())
@@ -32,22 +35,20 @@ def test_the_document_is_valid_openapi() -> None:
     validate(committed())
 
 
-def test_every_route_of_the_template_is_documented_with_its_method_but_the_docs_themselves() -> None:
+def test_every_route_of_the_template_is_documented_with_its_method_but_the_pages() -> None:
     documented = {
         (method.upper(), path)
         for path, operations in committed()["paths"].items()  # type: ignore[attr-defined]
         for method in operations
     }
     routes = {
-        (route.method, route.resource)
-        for route in Template.load().routes()
-        if route.resource not in {"/api/openapi.json", "/api/docs"}
+        (route.method, route.resource) for route in Template.load().routes() if route.resource not in PAGES
     }
 
     assert documented == routes
 
 
-def test_the_document_names_the_api_key_every_route_requires_but_the_webhook() -> None:
+def test_the_document_names_the_api_key_every_route_requires_but_the_webhook_and_the_pages() -> None:
     document = committed()
     assert document["components"]["securitySchemes"]["apiKey"] == {  # type: ignore[index]
         "type": "apiKey",
@@ -56,7 +57,7 @@ def test_the_document_names_the_api_key_every_route_requires_but_the_webhook() -
     }
     assert document["security"] == [{"apiKey": []}]
     keyless = {route.resource for route in Template.load().routes() if not route.api_key_required}
-    assert keyless == {"/api/openapi.json", "/api/docs", "/api/immich/webhook"}
+    assert keyless == PAGES | {"/api/immich/webhook"}
 
 
 def test_the_webhook_is_documented_with_its_shared_secret_instead_of_the_key() -> None:

@@ -26,7 +26,7 @@ from immichvr_depth.intake.immich import (
 )
 from immichvr_depth.intake.immich.assets import parse_asset
 from immichvr_depth.intake.immich.errors import ImmichErrorBody
-from immichvr_depth.platform.errors import AppError, InvalidRequest
+from immichvr_depth.platform.errors import AppError, InvalidRequest, UpstreamError
 from immichvr_depth.platform.settings import Settings
 from tests.fakes.fake_immich import VERSIONS, FakeAsset, FakeImmich, preview_size
 from tests.fakes.immich_openapi import validate_exchange, versions_with_spec
@@ -509,11 +509,12 @@ def test_from_settings_uses_the_configured_timeouts_and_cap(fake: FakeImmich) ->
     settings = dataclasses.replace(
         Settings.from_env(),
         immich_url=fake.url,
+        immich_api_key=IMMICH_KEY,
         immich_connect_timeout_s=0.5,
         immich_read_timeout_s=0.3,
         max_download_bytes=1000,
     )
-    client = ImmichClient.from_settings(settings, IMMICH_KEY)
+    client = ImmichClient.from_settings(settings)
     slow = fake.add_image(width=64, height=48, delay_s=5)
 
     assert client.base_url == fake.url
@@ -524,6 +525,13 @@ def test_from_settings_uses_the_configured_timeouts_and_cap(fake: FakeImmich) ->
         client.download_original(fake.add_image(width=200, height=200)),
     ):
         pass
+
+
+def test_from_settings_without_an_immich_says_what_to_configure() -> None:
+    settings = dataclasses.replace(Settings.from_env(), immich_url="", immich_api_key=IMMICH_KEY)
+
+    with pytest.raises(UpstreamError, match="no Immich configured: deploy with ImmichUrl"):
+        ImmichClient.from_settings(settings)
 
 
 @pytest.mark.parametrize("suffix", ["", "/", "/api", "/api/"])

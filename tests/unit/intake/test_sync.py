@@ -102,7 +102,7 @@ def test_a_next_page_that_points_backwards_is_refused(fake: FakeImmich, client: 
 
 def sync(now: datetime) -> int:
     settings = get_settings()
-    with ImmichClient.from_settings(settings, IMMICH_KEY) as client:
+    with ImmichClient.from_settings(settings) as client:
         return run_sync(client, settings, now=now).queued
 
 

@@ -88,7 +88,7 @@ def test_a_queued_import_from_any_source_is_dropped_for_a_deleted_asset(
 
 def test_the_scheduled_sync_finds_the_asset_again_and_leaves_it_deleted(immich: FakeImmich) -> None:
     asset_id = imported_then_deleted(immich)
-    with ImmichClient.from_settings(get_settings(), IMMICH_KEY) as client:
+    with ImmichClient.from_settings(get_settings()) as client:
         result = sync.run_sync(client, get_settings(), now=datetime.now(UTC) + timedelta(minutes=1))
     assert result.queued == 1
 

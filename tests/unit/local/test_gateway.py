@@ -98,6 +98,27 @@ def test_path_parameters_are_decoded_by_the_gateways_match() -> None:
     assert (found[0].resource, found[1]) == ("/api/media/{id}/depth/info", {"id": "{x}/1"})
 
 
+@pytest.mark.parametrize(
+    ("path", "resource", "parameters"),
+    [
+        ("/viewer", "/viewer", {}),
+        ("/viewer/", "/viewer", {}),  # API Gateway's REST API routes a trailing slash to the resource
+        ("/api/media/", "/api/media", {}),
+        ("/viewer/viewer-AB12CD34.js", "/viewer/{proxy+}", {"proxy": "viewer-AB12CD34.js"}),
+        ("/viewer/licenses/three.txt", "/viewer/{proxy+}", {"proxy": "licenses/three.txt"}),
+    ],
+)
+def test_a_greedy_resource_takes_the_rest_of_the_path_and_a_trailing_slash_reaches_its_resource(
+    path: str, resource: str, parameters: dict[str, str]
+) -> None:
+    gateway = Gateway(Template.load().routes(), {}, KEY)
+
+    found = gateway.match("GET", path)
+
+    assert found is not None
+    assert (found[0].resource, found[1]) == (resource, parameters)
+
+
 # ---------------------------------------------------------------- the event
 
 

@@ -36,7 +36,8 @@ from immichvr_depth.intake.immich.errors import (
     error_for_status,
     is_no_access,
 )
-from immichvr_depth.platform.errors import AppError, InvalidRequest
+from immichvr_depth.platform.errors import AppError, InvalidRequest, UpstreamError
+from immichvr_depth.platform.secrets import immich_api_key
 
 if TYPE_CHECKING:
     from urllib3.connectionpool import ConnectionPool
@@ -160,10 +161,13 @@ class ImmichClient:
         self._session.mount("https://", adapter)
 
     @classmethod
-    def from_settings(cls, settings: Settings, api_key: str) -> ImmichClient:
+    def from_settings(cls, settings: Settings) -> ImmichClient:
+        """The client of the configured Immich, with its key (from SSM when deployed)."""
+        if not settings.immich_url:
+            raise UpstreamError("no Immich configured: deploy with ImmichUrl (locally, set IMMICH_URL)")
         return cls(
             settings.immich_url,
-            api_key,
+            immich_api_key(settings),
             connect_timeout=settings.immich_connect_timeout_s,
             read_timeout=settings.immich_read_timeout_s,
             max_download_bytes=settings.max_download_bytes,
