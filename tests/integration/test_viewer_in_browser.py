@@ -5,6 +5,7 @@ work, "Enter VR" on an emulated headset, and the bad cases a person meets, each 
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import time
@@ -34,6 +35,47 @@ CANVAS = "canvas#depth-canvas"
 XR_DISTANCE_M = 2.0
 XR_WIDTH_M = 1.5
 WAIT_MS = 60_000
+# Records the largest texture the page hands WebGL, and, with a limit, makes the GPU report that
+# MAX_TEXTURE_SIZE (the page reads it when its renderer starts).
+TEXTURE_PROBE = """(limit) => {
+    window.largestTexture = 0;
+    const note = (...sides) => {
+        for (const side of sides) {
+            if (Number.isFinite(side)) window.largestTexture = Math.max(window.largestTexture, side);
+        }
+    };
+    for (const context of [WebGLRenderingContext, WebGL2RenderingContext]) {
+        const proto = context.prototype;
+        const getParameter = proto.getParameter;
+        proto.getParameter = function (name) {
+            return limit && name === this.MAX_TEXTURE_SIZE ? limit : getParameter.call(this, name);
+        };
+        const texImage2D = proto.texImage2D;
+        proto.texImage2D = function (...args) {
+            if (args.length >= 9) note(args[3], args[4]);
+            else if (args[5]) note(args[5].width, args[5].height);
+            return texImage2D.apply(this, args);
+        };
+        if (proto.texStorage2D) {
+            const texStorage2D = proto.texStorage2D;
+            proto.texStorage2D = function (...args) {
+                note(args[3], args[4]);
+                return texStorage2D.apply(this, args);
+            };
+        }
+    }
+}"""
+AFTER_TWO_FRAMES = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+# Drops a file on the drop zone as a person's drag and drop does.
+DROP_FILE = """([name, base64]) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], name, {type: "image/jpeg"}));
+    const zone = document.querySelector("#drop-zone");
+    for (const type of ["dragenter", "dragover", "drop"]) {
+        zone.dispatchEvent(new DragEvent(type, {dataTransfer: data, bubbles: true, cancelable: true}));
+    }
+}"""
 # Collects each version the canvas says it has rendered, in order.
 RECORD_RENDERED_VERSIONS = """selector => {
     window.renderedVersions = [];
@@ -76,6 +118,14 @@ def failed(runner: Runner) -> dict[str, Any]:
     return item
 
 
+@pytest.fixture(scope="module")
+def large(runner: Runner) -> str:
+    """A photo whose preview (its full-resolution map: it is under the preview's size) is 2000x1500."""
+    media_item_id = runner.upload("large.jpg", jpeg_bytes(2000, 1500, seed=6))
+    assert runner.wait_finished(media_item_id)["processing_status"] == "completed"
+    return media_item_id
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[tuple[Page, PageRecord]]:
     with recorded_page(browser) as opened:
@@ -114,9 +164,10 @@ def set_strength(page: Page, value: str) -> np.ndarray:
     return canvas_pixels(page)
 
 
-def assert_no_error_said(page: Page) -> None:
-    """What a happy path ends with: no error in the notice (where the page also turns whatever
-    rejection slipped through, instead of logging it)."""
+def ended_well(page: Page, record: PageRecord) -> None:
+    """What a happy path ends with: nothing thrown or logged, and no error in the notice (where the
+    page also turns whatever rejection slipped through, instead of logging it)."""
+    record.assert_clean()
     shown = page.locator('#notice[data-kind="error"]:not([hidden])')
     assert shown.count() == 0, shown.inner_text()
 
@@ -170,8 +221,7 @@ def test_the_key_in_the_address_opens_the_gallery_of_every_item_and_leaves_the_a
     assert first.get_attribute("data-status") == "completed"
     first.locator("img").wait_for(timeout=WAIT_MS)
     assert first.locator("img").get_attribute("alt") == demo_samples()[0].filename
-    assert_no_error_said(viewer)
-    record.assert_clean()
+    ended_well(viewer, record)
 
 
 def test_a_wrong_key_is_said_plainly_and_the_key_is_asked_again(
@@ -234,8 +284,7 @@ def test_a_photo_uploaded_through_the_page_reaches_completed(
         f'#gallery [data-media-item-id="{media_item_id}"][data-status="completed"]', timeout=120_000
     )
     assert progress.evaluate("bar => bar.value === bar.max && bar.max > 0")
-    assert_no_error_said(viewer)
-    record.assert_clean()
+    ended_well(viewer, record)
 
 
 def test_an_immich_photo_is_imported_from_the_import_tab(
@@ -254,8 +303,7 @@ def test_an_immich_photo_is_imported_from_the_import_tab(
     media_item_id = wait_for_item(runner, immich_asset_id=asset_id)
     viewer.click("#tab-gallery")
     viewer.wait_for_selector(f'#gallery [data-media-item-id="{media_item_id}"]', timeout=WAIT_MS)
-    assert_no_error_said(viewer)
-    record.assert_clean()
+    ended_well(viewer, record)
 
 
 # ---------------------------------------------------------------- 3D
@@ -295,8 +343,13 @@ def test_a_photo_is_shown_in_3d_thumbnail_first_then_the_preview(
     # The depth map moves the photo's pixels, and more depth moves them further.
     assert share_changed(flat, deep) > 0.02
     assert share_changed(shallow, deep) > 0.01
-    assert_no_error_said(viewer)
-    record.assert_clean()
+    # The pointer over the canvas turns the view: parallax.
+    box = viewer.locator(CANVAS).bounding_box()
+    assert box is not None
+    viewer.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] * 0.9)
+    viewer.evaluate(AFTER_TWO_FRAMES)  # the view is drawn on the frame after a change
+    assert share_changed(deep, canvas_pixels(viewer)) > 0.02
+    ended_well(viewer, record)
 
 
 def test_versions_can_be_switched_and_downloads_are_offered(
@@ -314,15 +367,14 @@ def test_versions_can_be_switched_and_downloads_are_offered(
         "#downloads a[data-kind][href]", "links => links.map(l => l.dataset.kind)"
     )
     assert {"photo", "png16", "png8", "sbs", "half-sbs", "tb", "anaglyph"} <= set(kinds)
-    assert_no_error_said(viewer)
-    record.assert_clean()
+    ended_well(viewer, record)
 
 
 def test_enter_vr_places_the_photo_in_front_of_the_viewer_and_renders_frames(
     browser: Browser, runner: Runner, completed: list[str]
 ) -> None:
     assert XR_EMULATION.exists(), "the viewer's build makes the XR emulation script (make viewer)"
-    with recorded_page(browser, init_script=XR_EMULATION) as (viewer, record):
+    with recorded_page(browser, init_scripts=[XR_EMULATION]) as (viewer, record):
         view_in_3d(viewer, runner, completed[0])
         button = viewer.locator("#VRButton")
         button.filter(has_text="ENTER VR").wait_for(timeout=WAIT_MS)
@@ -347,8 +399,7 @@ def test_enter_vr_places_the_photo_in_front_of_the_viewer_and_renders_frames(
         assert float(viewer.get_attribute(CANVAS, "data-xr-width") or 0) == pytest.approx(
             XR_WIDTH_M, abs=0.05
         )
-        assert_no_error_said(viewer)
-        record.assert_clean()
+        ended_well(viewer, record)
 
 
 def test_without_a_headset_the_vr_button_says_so_and_the_rest_works(
@@ -360,8 +411,7 @@ def test_without_a_headset_the_vr_button_says_so_and_the_rest_works(
     button = viewer.locator("#VRButton")
     button.filter(has_text="NOT").wait_for(timeout=WAIT_MS)
     assert viewer.get_attribute(CANVAS, "data-state") == "rendered"
-    assert_no_error_said(viewer)
-    record.assert_clean()
+    ended_well(viewer, record)
 
 
 def test_a_screenshot_of_a_photo_in_3d(
@@ -379,5 +429,75 @@ def test_a_screenshot_of_a_photo_in_3d(
         (REPO_ROOT / target).parent.mkdir(parents=True, exist_ok=True)
         (REPO_ROOT / target).write_bytes(shot)
     assert Image.open(io.BytesIO(shot)).size == (1280, 800)
-    assert_no_error_said(viewer)
-    record.assert_clean()
+    ended_well(viewer, record)
+
+
+def test_no_texture_exceeds_what_the_gpu_takes(browser: Browser, runner: Runner, large: str) -> None:
+    largest = {}
+    for limit in (None, 1024):
+        with recorded_page(browser, init_scripts=[f"({TEXTURE_PROBE})({limit or 0})"]) as (viewer, record):
+            view_in_3d(viewer, runner, large)
+            viewer.wait_for_selector(
+                f'{CANVAS}[data-state="rendered"][data-version="preview"]', timeout=WAIT_MS
+            )
+            largest[limit] = viewer.evaluate("window.largestTexture")
+            ended_well(viewer, record)
+
+    assert largest[None] == 2000  # the preview as it is, where the GPU takes it
+    assert largest[1024] == 1024  # scaled down in the browser to the GPU's maximum
+
+
+def test_a_photo_dropped_on_the_page_is_uploaded(page: tuple[Page, PageRecord], runner: Runner) -> None:
+    viewer, record = page
+    open_viewer(viewer, runner)
+    viewer.wait_for_selector("#drop-zone", timeout=WAIT_MS)
+
+    viewer.evaluate(DROP_FILE, ["dropped.jpg", base64.b64encode(jpeg_bytes(400, 300, seed=12)).decode()])
+
+    media_item_id = wait_for_item(runner, filename="dropped.jpg")
+    viewer.wait_for_selector(
+        f'#gallery [data-media-item-id="{media_item_id}"][data-status="completed"]', timeout=120_000
+    )
+    ended_well(viewer, record)
+
+
+def test_regenerate_and_delete_from_the_gallery(page: tuple[Page, PageRecord], runner: Runner) -> None:
+    media_item_id = runner.upload("short-lived.jpg", jpeg_bytes(320, 240, seed=13))
+    made = runner.wait_finished(media_item_id)["thumbnail_depth_map_generated_at"]
+    viewer, record = page
+    viewer.on("dialog", lambda dialog: dialog.accept())
+    open_viewer(viewer, runner)
+    card = viewer.locator(f'#gallery [data-media-item-id="{media_item_id}"]')
+    card.wait_for(timeout=WAIT_MS)
+
+    card.locator("button.regenerate").click()
+    deadline = time.monotonic() + 120
+    while runner.wait_finished(media_item_id)["thumbnail_depth_map_generated_at"] == made:
+        assert time.monotonic() < deadline, "the regeneration was not made"
+        time.sleep(0.3)
+    viewer.wait_for_selector(
+        f'#gallery [data-media-item-id="{media_item_id}"][data-status="completed"]', timeout=WAIT_MS
+    )
+    card.locator("button.delete").click()
+
+    card.wait_for(state="detached", timeout=WAIT_MS)
+    assert runner.call("GET", f"/api/media/{media_item_id}").status_code == 404
+    ended_well(viewer, record)
+
+
+def test_the_gallery_and_the_3d_view_work_from_the_keyboard(
+    page: tuple[Page, PageRecord], runner: Runner, completed: list[str]
+) -> None:
+    viewer, record = page
+    open_viewer(viewer, runner)
+    opener = viewer.locator(f'[data-media-item-id="{completed[0]}"] button.open')
+    opener.wait_for(timeout=WAIT_MS)
+
+    opener.focus()
+    viewer.keyboard.press("Enter")
+    viewer.wait_for_selector(f'{CANVAS}[data-state="rendered"]', timeout=WAIT_MS)
+    viewer.keyboard.press("Escape")
+
+    viewer.wait_for_selector("#view", state="hidden", timeout=WAIT_MS)
+    assert opener.evaluate("button => document.activeElement === button")
+    ended_well(viewer, record)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,10 +82,16 @@ class PageRecord:
 
 
 @contextmanager
-def recorded_page(browser: Browser, *, init_script: Path | None = None) -> Iterator[tuple[Page, PageRecord]]:
+def recorded_page(
+    browser: Browser, *, init_scripts: Sequence[Path | str] = ()
+) -> Iterator[tuple[Page, PageRecord]]:
+    """A page in a fresh context; `init_scripts` (files, or sources) run before the page's own."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    if init_script is not None:
-        context.add_init_script(path=str(init_script))
+    for script in init_scripts:
+        if isinstance(script, Path):
+            context.add_init_script(path=str(script))
+        else:
+            context.add_init_script(script=script)
     page = context.new_page()
     record = PageRecord()
     page.on("pageerror", lambda error: record.uncaught.append(str(error)))
