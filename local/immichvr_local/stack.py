@@ -135,6 +135,10 @@ class LocalStack:
             self.refs[name] = self.parameters.get(name, spec.get("Default", ""))
         for name in self.template.of_type("AWS::SSM::Parameter"):
             self.refs[name] = name
+        # The API's id, in what names its deployed URL (an origin the bucket admits); locally the
+        # gateway serves it on 127.0.0.1 instead, so the name stands for it.
+        for name in self.template.of_type("AWS::Serverless::Api"):
+            self.refs[name] = self._physical_name(name)
         self._create_queues()
         self._create_tables()
         self._create_buckets()

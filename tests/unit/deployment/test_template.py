@@ -670,8 +670,10 @@ def test_bucket_policy_denies_requests_without_tls(resources: dict[str, Any]) ->
 def test_bucket_cors_lets_browsers_upload_and_fetch_depth_maps(resources: dict[str, Any]) -> None:
     (rule,) = resources["MediaBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
     assert {"GET", "POST"} <= set(rule["AllowedMethods"])  # presigned POST uploads, presigned GETs
-    (origin,) = rule["AllowedOrigins"]
-    assert "CorsAllowOrigin" in json.dumps(origin)
+    allowed, api = rule["AllowedOrigins"]
+    assert "CorsAllowOrigin" in json.dumps(allowed)
+    # The viewer's origin, the API's own: it follows redirects to large files here.
+    assert sub_text(api) == "https://${DepthApi}.execute-api.${AWS::Region}.amazonaws.com"
 
 
 def test_uploads_trigger_ingest_only_under_the_upload_prefix(functions: dict[str, Any]) -> None:
