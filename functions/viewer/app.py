@@ -4,7 +4,6 @@ the person for the API key it then sends with each call."""
 
 from __future__ import annotations
 
-import base64
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from immichvr_depth.platform.errors import NotFound
-from immichvr_depth.platform.http import build_resolver
+from immichvr_depth.platform.http import already_held, binary_response, build_resolver
 from immichvr_depth.platform.observability import logger
 from immichvr_depth.platform.static_site import CONTENT_SECURITY_POLICY, StaticFile, StaticSite
 
@@ -48,17 +47,13 @@ def _answer(relative_path: str, if_none_match: str | None) -> Response[Any]:
             else "the viewer is not built: run `make viewer`"
         )
     headers = _headers(found)
-    if found.matches(if_none_match):
+    if if_none_match and already_held(if_none_match, found.etag):
         return Response(HTTPStatus.NOT_MODIFIED, headers=headers, body="")
     if found.text is not None:
         return Response(HTTPStatus.OK, found.content_type, found.text, headers)
     # Bytes reach a client whose first Accept type is one of the API's binary media types (an
     # <img>'s or an icon's is); the viewer's build holds text files only.
-    response: Response[Any] = Response(
-        HTTPStatus.OK, found.content_type, base64.b64encode(found.body).decode(), headers
-    )
-    response.base64_encoded = True
-    return response
+    return binary_response(found.content_type, found.body, headers)
 
 
 def _headers(found: StaticFile) -> dict[str, str]:

@@ -256,6 +256,15 @@ def binary_body_delivered(accept: str | None, content_type: str) -> bool:
     return binary_accepted(accept) and is_binary_media_type(content_type)
 
 
+def already_held(if_none_match: str, etag: str) -> bool:
+    """Whether an If-None-Match header names what the client already holds, as RFC 9110 reads it for
+    a GET: `*` matches any current file, and tags compare weakly (`W/"x"` matches `"x"`)."""
+    if if_none_match.strip() == "*":
+        return True
+    held = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag.removeprefix("W/") in held
+
+
 def require_uuid(value: str, name: str) -> str:
     """A path parameter as the UUID it names, in its plain form. The resolver takes parameters from
     the path, which API Gateway's REST proxy keeps percent-encoded, so they are decoded here first: an

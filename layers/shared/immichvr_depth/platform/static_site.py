@@ -54,13 +54,6 @@ class StaticFile:
         except UnicodeDecodeError:
             return None
 
-    def matches(self, if_none_match: str | None) -> bool:
-        """Whether a conditional request already holds this file (RFC 9110's weak comparison)."""
-        if not if_none_match:
-            return False
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return "*" in tags or self.etag in tags
-
 
 class StaticSite:
     """The files under `root`, read once per build: a rebuild while the local runner serves them

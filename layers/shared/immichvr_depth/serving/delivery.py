@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from immichvr_depth.imaging import DEFAULT_CONVERGENCE, DEFAULT_DIVERGENCE, StereoLayout, StereoParams
 from immichvr_depth.platform.errors import NotFound
+from immichvr_depth.platform.http import already_held
 from immichvr_depth.platform.settings import get_settings
 from immichvr_depth.serving import derivatives, regeneration
 from immichvr_depth.serving.derivatives import DepthFormat, MapChanged, StillMaking
@@ -19,7 +20,6 @@ from immichvr_depth.serving.files import (
     FileAnswer,
     FileMoved,
     StoredFile,
-    already_held,
     deliver,
     presigned_url,
 )

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 from immichvr_depth.platform import aws
-from immichvr_depth.platform.http import CamelCaseAnswer, binary_body_delivered
+from immichvr_depth.platform.http import CamelCaseAnswer, already_held, binary_body_delivered
 from immichvr_depth.platform.settings import get_settings
 
 # Stored files only change under a new key or a new checksum, so a day's caching is safe: a client
@@ -47,15 +47,6 @@ class FileAnswer:
 
 class FileMoved(Exception):
     """The stored file went between finding it and reading it (replaced, evicted or deleted)."""
-
-
-def already_held(if_none_match: str, etag: str) -> bool:
-    """Whether an If-None-Match header names what the client already holds, as RFC 9110 reads it for
-    a GET: `*` matches any current file, and tags compare weakly (`W/"x"` matches `"x"`)."""
-    if if_none_match.strip() == "*":
-        return True
-    held = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return etag.removeprefix("W/") in held
 
 
 def content_disposition(filename: str, disposition: str = "attachment") -> str:
